@@ -1,0 +1,168 @@
+"""flaskou: accounts, revocable login sessions, roles and per-user files."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from apiflask import APIFlask
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from flaskou.settings import ConfigError, Settings
+
+__all__ = ["ConfigError", "Settings", "create_app"]
+
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def _database_url(settings: Settings, instance_path: str) -> str:
+    if settings.database_url:
+        return settings.database_url
+    return "sqlite:///" + os.path.join(instance_path, "flaskou.sqlite3")
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("postgresql"):
+        # pre_ping: after a database restart, stale pooled connections are
+        # replaced instead of failing the next request.
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
+    return {"connect_args": {"timeout": 15}}
+
+
+def create_app(settings: Settings | None = None) -> APIFlask:
+    settings = settings or Settings.from_env()
+    app = APIFlask(
+        __name__,
+        title="flaskou",
+        version="1",
+        instance_path=settings.instance_path,
+        instance_relative_config=False,
+        spec_path="/api/v1/openapi.json",
+        docs_path="/api/docs",
+        docs_ui="swagger-ui",
+        json_errors=False,
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    database_url = _database_url(settings, app.instance_path)
+    app.config.update(
+        SETTINGS=settings,
+        DEBUG=settings.debug,
+        TESTING=settings.testing,
+        SECRET_KEY=settings.resolve_secret_key(app.instance_path),
+        SQLALCHEMY_DATABASE_URI=database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(database_url),
+        SIGNUP_ENABLED=settings.signup_enabled,
+        TOKEN_TTL_SECONDS=settings.token_ttl_seconds,
+        RATE_LIMIT_LOGIN=settings.rate_limit_login,
+        REDIS_URL=settings.redis_url,
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_KEY_PREFIX="flaskou",
+        RATELIMIT_HEADERS_ENABLED=True,
+        JSON_SORT_KEYS=False,
+        # OpenAPI document and docs UI
+        SECURITY_SCHEMES=None,
+        HTTP_ERROR_SCHEMA=PROBLEM_SCHEMA,
+        VALIDATION_ERROR_SCHEMA=PROBLEM_SCHEMA,
+        SWAGGER_UI_CSS="/api/docs/assets/swagger-ui.css",
+        SWAGGER_UI_BUNDLE_JS="/api/docs/assets/swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS="/api/docs/assets/swagger-ui-standalone-preset.js",
+        DOCS_FAVICON="/api/docs/assets/favicon-32x32.png",
+        INFO={
+            "description": (
+                "Accounts, revocable login sessions, roles and per-user files. "
+                "Errors are RFC 9457 problem details (application/problem+json)."
+            )
+        },
+    )
+    from flaskou.auth import SECURITY_SCHEMES
+
+    app.config["SECURITY_SCHEMES"] = SECURITY_SCHEMES
+    if settings.proxy_count:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=settings.proxy_count,
+            x_proto=settings.proxy_count,
+            x_host=settings.proxy_count,
+        )
+    _configure_logging(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    return app
+
+
+def _configure_logging(app: APIFlask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.DEBUG if app.debug else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+
+
+def _init_extensions(app: APIFlask) -> None:
+    from flaskou import api, auth, errors
+    from flaskou.extensions import db, limiter, migrate
+    from flaskou.models import render_migration_item
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    migrate.init_app(
+        app,
+        db,
+        directory=MIGRATIONS_DIR,
+        compare_type=True,
+        render_as_batch=True,
+        render_item=render_migration_item,
+    )
+    limiter.init_app(app)
+    errors.register_error_handlers(app)
+    auth.init_app(app)
+    api.init_app(app)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Foreign keys (cascading deletes), WAL for concurrent readers while
+    # writing, and a busy timeout instead of immediate "database is locked".
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
+
+
+def _register_blueprints(app: APIFlask) -> None:
+    from flaskou import cli, ops, web
+    from flaskou.accounts import cli as accounts_cli
+    from flaskou.accounts.routes import bp as accounts_bp
+    from flaskou.sessions.routes import bp as sessions_bp
+
+    # Import every model so metadata (and Alembic autogenerate) sees them.
+    from flaskou.accounts import models as _accounts_models  # noqa: F401
+    from flaskou.roles import models as _roles_models  # noqa: F401
+    from flaskou.sessions import models as _sessions_models  # noqa: F401
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(sessions_bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(web.bp)
+    cli.init_app(app)
+    accounts_cli.init_app(app)

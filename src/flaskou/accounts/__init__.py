@@ -1,0 +1,1 @@
+"""Accounts: sign-up, profile, password and account deletion."""

@@ -1,0 +1,69 @@
+"""HTTP glue for sign-up and the caller's own account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from flaskou.accounts import service
+from flaskou.accounts.models import User
+from flaskou.accounts.schemas import UserCreateIn, UserDeleteMeIn, UserOut, UserUpdateMeIn
+from flaskou.auth import auth_required, current_principal, current_user
+from flaskou.sessions import service as sessions
+
+bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
+
+
+@bp.post("/signup")
+@bp.input(UserCreateIn, arg_name="data")
+@bp.output(UserOut, status_code=201)
+@bp.doc(summary="Create an account", responses=[201, 403, 409, 422])
+def signup(data: dict[str, Any]) -> User:
+    return service.signup(
+        data["username"],
+        data["email"],
+        data["password"],
+        enabled=current_app.config["SIGNUP_ENABLED"],
+    )
+
+
+@bp.get("/users/me")
+@auth_required()
+@bp.output(UserOut)
+@bp.doc(summary="The caller's account")
+def get_me() -> User:
+    return current_user()
+
+
+@bp.patch("/users/me")
+@auth_required()
+@bp.input(UserUpdateMeIn, arg_name="data")
+@bp.output(UserOut)
+@bp.doc(
+    summary="Change the caller's email or password",
+    description="A password change revokes every other session of the caller.",
+    responses=[200, 403, 409, 422],
+)
+def update_me(data: dict[str, Any]) -> User:
+    principal = current_principal()
+    user, password_changed = service.update_profile(
+        principal.user,
+        current_password=data["current_password"],
+        email=data.get("email"),
+        password=data.get("password"),
+    )
+    if password_changed:
+        sessions.revoke_all_sessions(user, keep=principal.session)
+    return user
+
+
+@bp.delete("/users/me")
+@auth_required()
+@bp.input(UserDeleteMeIn, arg_name="data")
+@bp.output({}, status_code=204)
+@bp.doc(summary="Delete the caller's account", responses=[204, 403, 409])
+def delete_me(data: dict[str, Any]) -> tuple[str, int]:
+    service.delete_account(current_user(), current_password=data["current_password"])
+    return "", 204

@@ -1,0 +1,124 @@
+"""Who is calling: bearer tokens and browser cookies, and the route guard.
+
+Routes declare what they need with ``@auth_required()`` or
+``@auth_required("admin")``. The declaration is a mark on the view; one
+``before_request`` hook enforces it for every route, before the body is
+parsed, so an anonymous caller always gets 401 and a caller without the role
+403, whatever else is wrong with the request. Roles are read from the
+database on every request, so a grant or revoke applies on the very next
+request on every instance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, request
+
+from flaskou.accounts.models import User
+from flaskou.errors import Forbidden, Unauthorized
+from flaskou.sessions import service as sessions
+from flaskou.sessions.models import LoginSession
+
+COOKIE_NAME = "flaskou_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SECURITY_SCHEMES = {
+    "BearerAuth": {"type": "http", "scheme": "bearer"},
+    "CookieAuth": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
+}
+_GUARD_ATTRIBUTE = "_flaskou_auth"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    user: User
+    session: LoginSession
+    via_cookie: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Guard:
+    roles: tuple[str, ...]
+
+
+def auth_required(*roles: str) -> Callable[[F], F]:
+    """Declare that a route needs a logged-in user holding every role given."""
+
+    def decorator(view: F) -> F:
+        setattr(view, _GUARD_ATTRIBUTE, Guard(tuple(roles)))
+        spec = view.__dict__.setdefault("_spec", {})
+        spec["security"] = [{"BearerAuth": []}, {"CookieAuth": []}]
+        return view
+
+    return decorator
+
+
+def guard_of(view: Callable[..., Any] | None) -> Guard | None:
+    return getattr(view, _GUARD_ATTRIBUTE, None)
+
+
+def _bearer_token() -> str | None:
+    """The token from the Authorization header; '' when the header is malformed."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return token.strip()
+
+
+def authenticate_request() -> Principal | None:
+    token = _bearer_token()
+    via_cookie = False
+    if token is None:
+        token = request.cookies.get(COOKIE_NAME)
+        via_cookie = True
+    if not token:
+        return None
+    session = sessions.session_for_token(token)
+    if session is None:
+        return None
+    return Principal(user=session.user, session=session, via_cookie=via_cookie)
+
+
+def enforce_guard() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    guard = guard_of(view)
+    if guard is None:
+        return
+    principal = authenticate_request()
+    if principal is None:
+        raise Unauthorized("A valid bearer token (or session cookie) is required.")
+    if (
+        principal.via_cookie
+        and request.method in UNSAFE_METHODS
+        and request.headers.get("X-Requested-With") != "XMLHttpRequest"
+    ):
+        raise Forbidden(
+            "Cookie-authenticated requests that change data must send "
+            "X-Requested-With: XMLHttpRequest."
+        )
+    missing = [role for role in guard.roles if not principal.user.has_role(role)]
+    if missing:
+        raise Forbidden(f"This needs the {', '.join(missing)} role.")
+    g.principal = principal
+
+
+def current_principal() -> Principal:
+    principal: Principal | None = g.get("principal")
+    if principal is None:  # a route without @auth_required asked for a user
+        raise Unauthorized("A valid bearer token (or session cookie) is required.")
+    return principal
+
+
+def current_user() -> User:
+    return current_principal().user
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(enforce_guard)

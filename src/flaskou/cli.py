@@ -1,0 +1,39 @@
+"""Commands for the whole app, and the `flaskou` console script."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+from flask_migrate import upgrade
+from sqlalchemy import MetaData
+
+from flaskou.extensions import db
+
+
+@click.command("reset-db")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset_db_command(yes: bool) -> None:
+    """Drop every table and recreate the schema from the migrations."""
+    if not yes:
+        click.confirm(
+            f"This deletes ALL data in {db.engine.url.render_as_string(hide_password=True)}. "
+            "Continue?",
+            abort=True,
+        )
+    existing = MetaData()
+    existing.reflect(bind=db.engine)
+    existing.drop_all(bind=db.engine)
+    db.session.remove()
+    upgrade()
+    click.echo("Database reset: every table dropped and recreated.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(reset_db_command)
+
+
+def main() -> None:
+    from flaskou import create_app
+
+    FlaskGroup(create_app=create_app)()

@@ -1,0 +1,204 @@
+"""The one error model: RFC 9457 problem details for every failure.
+
+Services raise the domain errors below; werkzeug raises its HTTP errors;
+APIFlask raises HTTPError for validation. All of them are rendered here and
+nowhere else, as `application/problem+json`, never as HTML or a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from apiflask import APIFlask, HTTPError
+from flask import Response, json
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from flaskou.extensions import db
+
+log = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://flaskou.dev/problems/"
+
+
+class DomainError(Exception):
+    """A business rule said no. Subclasses fix the HTTP status and title."""
+
+    status = 400
+    title = "Bad Request"
+    slug = "bad-request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Mapping[str, list[str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = dict(errors) if errors else None
+        self.headers = dict(headers) if headers else {}
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    title = "Validation failed"
+    slug = "validation-failed"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not Found"
+    slug = "not-found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Payload Too Large"
+    slug = "payload-too-large"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    title = "Service Unavailable"
+    slug = "service-unavailable"
+
+
+def _slug(title: str) -> str:
+    return "-".join(title.lower().replace("'", "").split())
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    slug: str | None = None,
+    errors: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    title = title or HTTP_STATUS_CODES.get(status, "Error")
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or _slug(title)),
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _flatten_validation(detail: Any) -> dict[str, list[str]]:
+    """APIFlask nests messages by location ({"json": {"field": [...]}}); flatten them."""
+    errors: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                name = f"{prefix}.{key}" if prefix else str(key)
+                walk(name, inner)
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            errors.setdefault(prefix or "_body", []).extend(value)
+        elif isinstance(value, list | tuple):
+            for index, inner in enumerate(value):
+                walk(f"{prefix}.{index}", inner)
+        else:
+            errors.setdefault(prefix or "_body", []).append(str(value))
+
+    if isinstance(detail, Mapping):
+        for location_messages in detail.values():
+            walk("", location_messages)
+    return errors
+
+
+def _render_http_error(error: HTTPError) -> Response:
+    if error.status_code == 422:
+        errors = _flatten_validation(error.detail)
+        fields = ", ".join(sorted(errors)) or "the request"
+        return problem(
+            422,
+            f"Invalid value for {fields}.",
+            title="Validation failed",
+            slug="validation-failed",
+            errors=errors,
+            headers=error.headers,
+        )
+    detail = error.detail if isinstance(error.detail, str) and error.detail else error.message
+    return problem(error.status_code, detail, headers=error.headers)
+
+
+def register_error_handlers(app: APIFlask) -> None:
+    @app.error_processor
+    def handle_api_error(error: HTTPError) -> Response:
+        return _render_http_error(error)
+
+    @app.errorhandler(DomainError)
+    def handle_domain_error(error: DomainError) -> Response:
+        if error.status >= 500:
+            db.session.rollback()
+        return problem(
+            error.status,
+            error.detail,
+            title=error.title,
+            slug=error.slug,
+            errors=error.errors,
+            headers=error.headers,
+        )
+
+    @app.errorhandler(HTTPException)
+    def handle_werkzeug_error(error: HTTPException) -> Response:
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        status = error.code or 500
+        detail = error.description if status != 404 else "No such resource."
+        if status == 405:
+            detail = "This method is not allowed on this path."
+        return problem(status, detail, headers=headers)
+
+    @app.errorhandler(OperationalError)
+    def handle_database_down(error: OperationalError) -> Response:
+        db.session.rollback()
+        log.error("database unavailable: %s", error.__class__.__name__)
+        return problem(
+            503,
+            "The database is not answering; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return handle_database_down(error)  # type: ignore[arg-type]
+        db.session.rollback()
+        log.exception("unhandled error")
+        return problem(500, "Something went wrong on our side; it has been logged.")

@@ -1,0 +1,1 @@
+"""Roles: named permissions granted to users (the built-in one is `admin`)."""

@@ -1,0 +1,1 @@
+"""Login sessions: opaque bearer tokens, stored only as SHA-256 hashes."""

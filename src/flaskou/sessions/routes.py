@@ -1,0 +1,149 @@
+"""HTTP glue for logging in and out and for the caller's sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, jsonify, request
+
+from flaskou.auth import COOKIE_NAME, auth_required, current_principal
+from flaskou.extensions import limiter
+from flaskou.net import client_address, user_agent
+from flaskou.sessions import service
+from flaskou.sessions.models import LoginSession
+from flaskou.sessions.schemas import LoginIn, LoginOut, SessionListOut
+
+bp = APIBlueprint("sessions", __name__, url_prefix="/api/v1", tag="Sessions")
+
+
+def _login_limit() -> str:
+    return str(current_app.config["RATE_LIMIT_LOGIN"])
+
+
+def _login_account_key() -> str:
+    body = request.get_json(silent=True)
+    name = body.get("username") if isinstance(body, dict) else None
+    return "account:" + (name.strip().lower() if isinstance(name, str) else "")
+
+
+def _too_many_attempts() -> str:
+    return "Too many login attempts; wait a moment (see Retry-After) and try again."
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def session_view(session: LoginSession, current: LoginSession | None) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "description": session.description,
+        "created_at": session.created_at,
+        "last_used_at": session.last_used_at,
+        "expires_at": session.expires_at,
+        "current": current is not None and session.id == current.id,
+    }
+
+
+@bp.post("/login")
+# Every attempt counts against the client address; only failures count
+# against the account, so its owner is not locked out by their own logins.
+@limiter.limit(
+    _login_limit,
+    key_func=client_address,
+    scope="login-address",
+    error_message=_too_many_attempts,
+)
+@limiter.limit(
+    _login_limit,
+    key_func=_login_account_key,
+    scope="login-account",
+    deduct_when=_failed,
+    error_message=_too_many_attempts,
+)
+@bp.input(LoginIn, arg_name="data")
+@bp.doc(
+    summary="Log in",
+    description=(
+        "Answers a bearer token, or with `cookie: true` sets it in an HttpOnly cookie "
+        "instead. Throttled per client address and per account (429 with Retry-After)."
+    ),
+    responses={200: "Logged in", 401: "Unknown user, wrong password or deactivated account",
+               422: "Missing field", 429: "Too many attempts"},
+)
+@bp.output(LoginOut)
+def login(data: dict[str, Any]) -> Any:
+    ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
+    session, token = service.login(
+        data["username"],
+        data["password"],
+        description=f"{user_agent()} from {client_address()}",
+        ttl_seconds=ttl,
+    )
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "expires_at": session.expires_at,
+        "session": session_view(session, session),
+    }
+    if not data["cookie"]:
+        body["token"] = token
+        return body
+    response = jsonify(LoginOut().dump(body))
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=ttl,
+        expires=session.expires_at,
+        path="/",
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+@bp.post("/logout")
+@auth_required()
+@bp.output({}, status_code=204)
+@bp.doc(summary="Log out (revoke the current session)")
+def logout() -> Response:
+    principal = current_principal()
+    service.revoke_session(principal.user, principal.session.id)
+    response = Response(status=204)
+    response.delete_cookie(
+        COOKIE_NAME, path="/", secure=request.is_secure, httponly=True, samesite="Strict"
+    )
+    return response
+
+
+@bp.get("/tokens")
+@auth_required()
+@bp.output(SessionListOut)
+@bp.doc(summary="The caller's live sessions")
+def list_tokens() -> dict[str, Any]:
+    principal = current_principal()
+    return {
+        "items": [
+            session_view(s, principal.session) for s in service.live_sessions(principal.user)
+        ]
+    }
+
+
+@bp.delete("/tokens")
+@auth_required()
+@bp.output({}, status_code=204)
+@bp.doc(summary="Log out everywhere (revoke every session of the caller)")
+def revoke_all() -> tuple[str, int]:
+    service.revoke_all_sessions(current_principal().user)
+    return "", 204
+
+
+@bp.delete("/tokens/<session_id>")
+@auth_required()
+@bp.output({}, status_code=204)
+@bp.doc(summary="Revoke one of the caller's sessions", responses=[204, 404])
+def revoke_one(session_id: str) -> tuple[str, int]:
+    service.revoke_session(current_principal().user, session_id)
+    return "", 204
+

@@ -1,0 +1,39 @@
+"""The single-page web app: index.html at / and at every client-side route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+from werkzeug.exceptions import NotFound
+
+bp = Blueprint("web", __name__)
+
+RESERVED_PREFIXES = ("api/", "static/")
+RESERVED_PATHS = {"api", "static", "healthz", "readyz", "metrics"}
+
+
+def _index() -> Response:
+    static = Path(current_app.static_folder or "")
+    response = send_from_directory(static / "app", "index.html", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/")
+def index() -> Response:
+    return _index()
+
+
+@bp.get("/<path:path>")
+def client_route(path: str) -> Response:
+    if path in RESERVED_PATHS or path.startswith(RESERVED_PREFIXES):
+        raise NotFound()
+    return _index()
+
+
+@bp.get("/api/docs/assets/<path:filename>")
+def docs_asset(filename: str) -> Response:
+    """Swagger UI's files, served locally so /api/docs needs no internet access."""
+    return send_from_directory(str(swagger_ui_path), filename, max_age=3600)

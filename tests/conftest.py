@@ -1,0 +1,190 @@
+"""Fixtures shared by every test: a migrated database on SQLite or PostgreSQL,
+an app, a client, a CLI runner and helpers that make users.
+
+Run with `--db=sqlite` (default) or `--db=postgresql`; the PostgreSQL run
+starts its own throwaway server unless FLASKOU_TEST_POSTGRES_URL is given.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from flaskou import Settings, create_app
+from flaskou.extensions import db
+from tests.support.postgres import PostgresCluster
+
+DEFAULT_PASSWORD = "correct horse battery"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="database engine the suite runs against",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"flaskou database engine: {config.getoption('--db')}"
+
+
+@pytest.fixture(scope="session")
+def db_engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(db_engine_name: str) -> Iterator[PostgresCluster | None]:
+    if db_engine_name != "postgresql" or os.environ.get("FLASKOU_TEST_POSTGRES_URL"):
+        yield None
+        return
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def database_url(
+    db_engine_name: str,
+    postgres_cluster: PostgresCluster | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    if db_engine_name == "sqlite":
+        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "flaskou.sqlite3")
+    if postgres_cluster is not None:
+        return postgres_cluster.create_database("flaskou_test")
+    return os.environ["FLASKOU_TEST_POSTGRES_URL"]
+
+
+def make_settings(database_url: str, instance_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "instance_path": str(instance_path),
+        "testing": True,
+        "rate_limit_login": "1000 per minute",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    app = create_app(make_settings(database_url, tmp_path_factory.mktemp("instance")))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+def truncate_all() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{table.name}"' for table in tables)
+        db.session.execute(text(f"TRUNCATE {names} CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a module or test to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+def app(
+    migrated_database: str, tmp_path: Path, settings_overrides: dict[str, Any]
+) -> Iterator[Any]:
+    app = create_app(make_settings(migrated_database, tmp_path / "instance", **settings_overrides))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        truncate_all()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Any) -> Any:
+    return app.test_cli_runner()
+
+
+@dataclass
+class Account:
+    username: str
+    email: str
+    password: str
+    token: str
+    id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Accounts:
+    """Makes users through the public API and logs them in."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def signup(self, username: str | None = None, **fields: Any) -> dict[str, Any]:
+        username = username or "u" + uuid.uuid4().hex[:10]
+        body = {
+            "username": username,
+            "email": fields.pop("email", f"{username}@example.com"),
+            "password": fields.pop("password", DEFAULT_PASSWORD),
+        }
+        response = self.client.post("/api/v1/signup", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def login(self, username: str, password: str = DEFAULT_PASSWORD, **headers: str) -> str:
+        response = self.client.post(
+            "/api/v1/login", json={"username": username, "password": password}, headers=headers
+        )
+        assert response.status_code == 200, response.get_json()
+        return str(response.get_json()["token"])
+
+    def create(self, username: str | None = None, **fields: Any) -> Account:
+        password = fields.get("password", DEFAULT_PASSWORD)
+        user = self.signup(username, **fields)
+        token = self.login(user["username"], password)
+        return Account(user["username"], user["email"], password, token, user["id"])
+
+    def create_admin(self, username: str | None = None) -> Account:
+        from flaskou.accounts import service
+
+        username = username or "admin" + uuid.uuid4().hex[:8]
+        service.create_admin(username, f"{username}@example.com", DEFAULT_PASSWORD)
+        token = self.login(username)
+        user = self.client.get(
+            "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+        ).get_json()
+        return Account(username, user["email"], DEFAULT_PASSWORD, token, user["id"])
+
+
+@pytest.fixture
+def accounts(client: FlaskClient) -> Accounts:
+    return Accounts(client)
+
