@@ -163,6 +163,6 @@ def _register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(ops.bp)
-    app.register_blueprint(web.bp)
+    web.init_app(app)
     cli.init_app(app)
     accounts_cli.init_app(app)

@@ -21,6 +21,7 @@ def reset_db_command(yes: bool) -> None:
             "Continue?",
             abort=True,
         )
+    db.session.remove()  # release this process's own locks before dropping
     existing = MetaData()
     existing.reflect(bind=db.engine)
     existing.drop_all(bind=db.engine)

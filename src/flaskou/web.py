@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
-from werkzeug.exceptions import NotFound
+from werkzeug.routing import PathConverter
 
 bp = Blueprint("web", __name__)
 
-RESERVED_PREFIXES = ("api/", "static/")
-RESERVED_PATHS = {"api", "static", "healthz", "readyz", "metrics"}
+
+class ClientRouteConverter(PathConverter):
+    """Any path except the API's and the static files', which must 404 for real."""
+
+    regex = r"(?!(?:api|static)(?:/|$))[^/].*?"
+
+
+def init_app(app: Flask) -> None:
+    app.url_map.converters["client_route"] = ClientRouteConverter
+    app.register_blueprint(bp)
 
 
 def _index() -> Response:
@@ -26,10 +34,8 @@ def index() -> Response:
     return _index()
 
 
-@bp.get("/<path:path>")
+@bp.get("/<client_route:path>")
 def client_route(path: str) -> Response:
-    if path in RESERVED_PATHS or path.startswith(RESERVED_PREFIXES):
-        raise NotFound()
     return _index()
 
 
