@@ -1,0 +1,61 @@
+# flaskou — the commands people type. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTANCE_PATH ?= $(CURDIR)/instance
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-sqlite test-postgresql lint fmt typecheck migration bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.installed: pyproject.toml scripts/bootstrap-venv.sh
+	@PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap-venv.sh
+	@touch $@
+
+install: $(BIN)/.installed ## create the virtualenv and install flaskou into it
+
+run: install ## serve flaskou on http://127.0.0.1:5000 (SQLite in ./instance)
+	@mkdir -p $(INSTANCE_PATH)
+	@export FLASK_DEBUG=1 INSTANCE_PATH=$(INSTANCE_PATH); \
+	  $(BIN)/flask --app flaskou db upgrade && \
+	  $(BIN)/flask --app flaskou ensure-admin && \
+	  echo "flaskou: serving on http://127.0.0.1:5000 (Ctrl-C stops)" && \
+	  exec $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:5000 --workers 1 --threads 8 flaskou.wsgi:app
+
+test: install ## run every test, on SQLite and then on a real PostgreSQL
+	@scripts/install-test-deps.sh
+	@echo "==> flaskou tests on SQLite"
+	$(BIN)/pytest --db=sqlite $(PYTEST_ARGS)
+	@echo "==> flaskou tests on PostgreSQL (a throwaway server started by the run)"
+	$(BIN)/pytest --db=postgresql $(PYTEST_ARGS)
+
+test-sqlite: install ## the tests on SQLite only
+	$(BIN)/pytest --db=sqlite $(PYTEST_ARGS)
+
+test-postgresql: install ## the tests on PostgreSQL only
+	@scripts/install-test-deps.sh
+	$(BIN)/pytest --db=postgresql $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src
+
+fmt: install ## format the code
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+migration: install ## new migration from the models: make migration m="what changed"
+	@test -n "$(m)" || (echo 'usage: make migration m="what changed"'; exit 2)
+	FLASK_DEBUG=1 INSTANCE_PATH=$(INSTANCE_PATH) $(BIN)/flask --app flaskou db upgrade
+	FLASK_DEBUG=1 INSTANCE_PATH=$(INSTANCE_PATH) $(BIN)/flask --app flaskou db migrate -m "$(m)"
+
+bench: install ## benchmarks (side-by-side comparisons, reported as ratios)
+	@scripts/install-test-deps.sh
+	$(BIN)/python -m benchmarks
+
+clean: ## remove the virtualenv and caches (keeps ./instance)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system services the test suite drives for real (PostgreSQL
+# server binaries), when they are missing. Needs root for apt-get.
+set -euo pipefail
+
+missing=()
+if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "flaskou: tests need: ${missing[*]} (sudo apt-get install -y ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "flaskou: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,83 @@
+"""A real gunicorn serving flaskou, for tests that go over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.support.postgres import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Server:
+    def __init__(self, env: dict[str, str], *, workers: int = 1, log_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env}
+        self.workers = workers
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> Server:
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        self.log = open(self.log_path, "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [gunicorn, "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{self.port}",
+             "--workers", str(self.workers), "flaskou.wsgi:app"],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer in {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        data = None
+        headers = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                raw = response.read()
+                status, response_headers = response.status, dict(response.headers)
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            status, response_headers = error.code, dict(error.headers)
+        content = json.loads(raw) if raw and "json" in response_headers.get(
+            "Content-Type", "") else raw
+        return status, response_headers, content

@@ -1,0 +1,78 @@
+"""The whole accounts journey against a real gunicorn, as a client sees it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.server import Server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(app, migrated_database, tmp_path):
+    server = Server(
+        {
+            "DATABASE_URL": migrated_database,
+            "SECRET_KEY": "a-test-secret-that-is-long-enough",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "RATE_LIMIT_LOGIN": "100 per minute",
+        },
+        workers=2,
+        log_path=tmp_path / "gunicorn.log",
+    ).start()
+    yield server
+    server.stop()
+
+
+def test_signup_login_sessions_logout_over_http(server):
+    status, _, user = server.request(
+        "POST", "/api/v1/signup",
+        {"username": "ada", "email": "ada@example.com", "password": "a good password"},
+    )
+    assert status == 201, user
+
+    tokens = []
+    for agent in ["laptop/1.0", "phone/2.0"]:
+        status, _, body = server.request(
+            "POST", "/api/v1/login", {"username": "ada", "password": "a good password"},
+            {"User-Agent": agent},
+        )
+        assert status == 200, body
+        tokens.append(body["token"])
+    laptop = {"Authorization": f"Bearer {tokens[0]}"}
+    phone = {"Authorization": f"Bearer {tokens[1]}"}
+
+    status, _, me = server.request("GET", "/api/v1/users/me", headers=laptop)
+    assert (status, me["id"]) == (200, user["id"])
+
+    status, _, sessions = server.request("GET", "/api/v1/tokens", headers=laptop)
+    assert status == 200
+    assert len(sessions["items"]) == 2
+    phone_session = next(s for s in sessions["items"] if "phone/2.0" in s["description"])
+    assert phone_session["current"] is False
+
+    status, _, _ = server.request("DELETE", f"/api/v1/tokens/{phone_session['id']}",
+                                  headers=laptop)
+    assert status == 204
+    # refused on the very next request, whichever worker answers
+    for _ in range(4):
+        status, headers, problem = server.request("GET", "/api/v1/users/me", headers=phone)
+        assert status == 401
+        assert headers["Content-Type"] == "application/problem+json"
+
+    status, _, _ = server.request("POST", "/api/v1/logout", headers=laptop)
+    assert status == 204
+    status, _, _ = server.request("GET", "/api/v1/users/me", headers=laptop)
+    assert status == 401
+
+
+def test_errors_are_problem_json_over_http(server):
+    status, headers, body = server.request("GET", "/api/v1/nothing-here")
+    assert status == 404
+    assert headers["Content-Type"] == "application/problem+json"
+    assert body["status"] == 404
+    status, headers, body = server.request(
+        "POST", "/api/v1/signup", None, {"Content-Type": "text/plain"}
+    )
+    assert status == 415
