@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
 def _configure_logging(app: APIFlask) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(
-            level=logging.DEBUG if app.debug else logging.INFO,
+            level=logging.INFO,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
 
