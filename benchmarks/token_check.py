@@ -16,16 +16,17 @@ from pathlib import Path
 
 from flask_migrate import upgrade
 from sqlalchemy import text
+from tests.support.postgres import PostgresCluster
 
 from flaskou import Settings, create_app
 from flaskou.accounts import service as accounts
 from flaskou.extensions import db
 from flaskou.sessions import service as sessions
-from tests.support.postgres import PostgresCluster
 
 SESSIONS = 10_000
 ROUNDS = 15
 REQUESTS_PER_ROUND = 200
+LOOKUP_PLAN = "EXPLAIN SELECT * FROM sessions WHERE token_hash = :h AND expires_at > now()"
 
 
 def _time_requests(client, token: str) -> float:
@@ -40,8 +41,12 @@ def _time_requests(client, token: str) -> float:
 def run(database_url: str, label: str) -> None:
     with tempfile.TemporaryDirectory() as instance:
         app = create_app(
-            Settings(database_url=database_url, instance_path=instance, testing=True,
-                     rate_limit_login="100000 per minute")
+            Settings(
+                database_url=database_url,
+                instance_path=instance,
+                testing=True,
+                rate_limit_login="100000 per minute",
+            )
         )
         with app.app_context():
             upgrade()
@@ -74,15 +79,21 @@ def run(database_url: str, label: str) -> None:
             solo_ms = statistics.median(solo) * 1000
             busy_ms = statistics.median(busy) * 1000
             print(f"[{label}] authenticated request, user with 1 session:      {solo_ms:.3f} ms")
-            print(f"[{label}] authenticated request, user with {SESSIONS} sessions: {busy_ms:.3f} ms")
+            print(
+                f"[{label}] authenticated request, user with {SESSIONS} sessions: {busy_ms:.3f} ms"
+            )
             print(f"[{label}] ratio busy/solo: {busy_ms / solo_ms:.2f}")
 
             if db.engine.dialect.name == "postgresql":
                 db.session.execute(text("ANALYZE sessions"))
-                plan = db.session.execute(
-                    text("EXPLAIN SELECT * FROM sessions WHERE token_hash = :h AND expires_at > now()"),
-                    {"h": sessions.hash_token(busy_token)},
-                ).scalars().all()
+                plan = (
+                    db.session.execute(
+                        text(LOOKUP_PLAN),
+                        {"h": sessions.hash_token(busy_token)},
+                    )
+                    .scalars()
+                    .all()
+                )
                 print(f"[{label}] plan: " + " / ".join(line.strip() for line in plan))
             db.session.remove()
             db.engine.dispose()

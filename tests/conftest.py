@@ -187,4 +187,3 @@ class Accounts:
 @pytest.fixture
 def accounts(client: FlaskClient) -> Accounts:
     return Accounts(client)
-

@@ -44,9 +44,7 @@ def test_openapi_document_describes_every_endpoint_with_schemas(client):
     assert response.status_code == 200
     spec = response.get_json()
     assert spec["openapi"].startswith("3.")
-    operations = {
-        (method, path) for path, item in spec["paths"].items() for method in item
-    }
+    operations = {(method, path) for path, item in spec["paths"].items() for method in item}
     assert operations >= CONTRACT_OPERATIONS
     signup = spec["paths"]["/api/v1/signup"]["post"]
     assert "application/json" in signup["requestBody"]["content"]
@@ -93,9 +91,7 @@ def test_readyz_when_the_database_answers(client):
 def test_readyz_answers_503_when_the_database_does_not(settings_overrides, tmp_path):
     from flaskou import Settings, create_app
 
-    app = create_app(
-        Settings(testing=True, instance_path=str(tmp_path), **settings_overrides)
-    )
+    app = create_app(Settings(testing=True, instance_path=str(tmp_path), **settings_overrides))
     client = app.test_client()
     response = client.get("/readyz")
     assert response.status_code == 503

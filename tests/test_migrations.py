@@ -47,9 +47,12 @@ def test_reset_db_asks_first(runner, accounts):
     accounts.signup("ada")
     result = runner.invoke(args=["reset-db"], input="n\n")
     assert result.exit_code != 0
-    assert accounts.client.post(
-        "/api/v1/login", json={"username": "ada", "password": "correct horse battery"}
-    ).status_code == 200
+    assert (
+        accounts.client.post(
+            "/api/v1/login", json={"username": "ada", "password": "correct horse battery"}
+        ).status_code
+        == 200
+    )
 
 
 def test_reset_db_drops_and_recreates_every_table(runner, accounts):

@@ -27,7 +27,8 @@ def server(app, migrated_database, tmp_path):
 
 def test_signup_login_sessions_logout_over_http(server):
     status, _, user = server.request(
-        "POST", "/api/v1/signup",
+        "POST",
+        "/api/v1/signup",
         {"username": "ada", "email": "ada@example.com", "password": "a good password"},
     )
     assert status == 201, user
@@ -35,7 +36,9 @@ def test_signup_login_sessions_logout_over_http(server):
     tokens = []
     for agent in ["laptop/1.0", "phone/2.0"]:
         status, _, body = server.request(
-            "POST", "/api/v1/login", {"username": "ada", "password": "a good password"},
+            "POST",
+            "/api/v1/login",
+            {"username": "ada", "password": "a good password"},
             {"User-Agent": agent},
         )
         assert status == 200, body
@@ -52,12 +55,11 @@ def test_signup_login_sessions_logout_over_http(server):
     phone_session = next(s for s in sessions["items"] if "phone/2.0" in s["description"])
     assert phone_session["current"] is False
 
-    status, _, _ = server.request("DELETE", f"/api/v1/tokens/{phone_session['id']}",
-                                  headers=laptop)
+    status, _, _ = server.request("DELETE", f"/api/v1/tokens/{phone_session['id']}", headers=laptop)
     assert status == 204
     # refused on the very next request, whichever worker answers
     for _ in range(4):
-        status, headers, problem = server.request("GET", "/api/v1/users/me", headers=phone)
+        status, headers, _problem = server.request("GET", "/api/v1/users/me", headers=phone)
         assert status == 401
         assert headers["Content-Type"] == "application/problem+json"
 

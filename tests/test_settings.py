@@ -76,9 +76,7 @@ def test_development_generates_a_secret_once_and_keeps_it(tmp_path):
 
 
 def test_an_explicit_secret_wins(tmp_path):
-    app = create_app(
-        Settings.from_env({"SECRET_KEY": "s" * 40, "INSTANCE_PATH": str(tmp_path)})
-    )
+    app = create_app(Settings.from_env({"SECRET_KEY": "s" * 40, "INSTANCE_PATH": str(tmp_path)}))
     assert app.config["SECRET_KEY"] == "s" * 40
     assert not (tmp_path / "secret_key").exists()
 

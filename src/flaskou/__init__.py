@@ -152,13 +152,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _register_blueprints(app: APIFlask) -> None:
     from flaskou import cli, ops, web
     from flaskou.accounts import cli as accounts_cli
-    from flaskou.accounts.routes import bp as accounts_bp
-    from flaskou.sessions.routes import bp as sessions_bp
 
     # Import every model so metadata (and Alembic autogenerate) sees them.
     from flaskou.accounts import models as _accounts_models  # noqa: F401
+    from flaskou.accounts.routes import bp as accounts_bp
     from flaskou.roles import models as _roles_models  # noqa: F401
     from flaskou.sessions import models as _sessions_models  # noqa: F401
+    from flaskou.sessions.routes import bp as sessions_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(sessions_bp)

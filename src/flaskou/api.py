@@ -30,7 +30,9 @@ def require_json_body() -> None:
     if "body" not in spec or spec.get("content_type") != "application/json":
         return
     if not request.is_json:
-        raise UnsupportedMediaType("This endpoint takes a JSON body (Content-Type: application/json).")
+        raise UnsupportedMediaType(
+            "This endpoint takes a JSON body (Content-Type: application/json)."
+        )
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise MalformedBody("The request body must be a JSON object.")

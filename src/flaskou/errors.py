@@ -101,7 +101,7 @@ def problem(
     title: str | None = None,
     slug: str | None = None,
     errors: Mapping[str, list[str]] | None = None,
-    headers: Mapping[str, str] | None = None,
+    headers: Any = None,
 ) -> Response:
     title = title or HTTP_STATUS_CODES.get(status, "Error")
     body: dict[str, Any] = {
@@ -113,7 +113,7 @@ def problem(
     if errors:
         body["errors"] = errors
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_CONTENT_TYPE)
-    for name, value in (headers or {}).items():
+    for name, value in dict(headers or {}).items():
         if name.lower() != "content-type":
             response.headers[name] = value
     return response

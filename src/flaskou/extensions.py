@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -27,3 +29,10 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 limiter = Limiter(key_func=client_address, headers_enabled=True)
+
+# Models subclass `Model`: Flask-SQLAlchemy's db.Model at runtime, and the
+# declarative base it extends for type checkers.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model

@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name)
 MIN_SECRET_KEY_LENGTH = 16
 
 
@@ -112,8 +112,7 @@ class Settings:
             item = parse_rate_limit(self.rate_limit_login)
         except ValueError:
             raise ConfigError(
-                "RATE_LIMIT_LOGIN must look like '10 per minute', "
-                f"not {self.rate_limit_login!r}"
+                f"RATE_LIMIT_LOGIN must look like '10 per minute', not {self.rate_limit_login!r}"
             ) from None
         if item.amount <= 0:
             raise ConfigError("RATE_LIMIT_LOGIN must allow at least one attempt")

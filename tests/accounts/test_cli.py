@@ -75,8 +75,11 @@ def test_ensure_admin_creates_one_and_prints_the_password_once(runner, client):
 def test_ensure_admin_takes_credentials_from_the_environment(runner):
     result = runner.invoke(
         args=["ensure-admin"],
-        env={"ADMIN_USERNAME": "boss", "ADMIN_EMAIL": "boss@example.com",
-             "ADMIN_PASSWORD": "from the environment"},
+        env={
+            "ADMIN_USERNAME": "boss",
+            "ADMIN_EMAIL": "boss@example.com",
+            "ADMIN_PASSWORD": "from the environment",
+        },
     )
     assert result.exit_code == 0, result.output
     assert "from the environment" not in result.output

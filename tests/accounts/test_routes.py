@@ -26,7 +26,15 @@ def test_signup_answers_the_user_without_secrets(client):
 
     assert response.status_code == 201
     user = response.get_json()
-    assert set(user) == {"id", "username", "email", "roles", "is_active", "created_at", "updated_at"}
+    assert set(user) == {
+        "id",
+        "username",
+        "email",
+        "roles",
+        "is_active",
+        "created_at",
+        "updated_at",
+    }
     assert str(uuid.UUID(user["id"])) == user["id"]
     assert user["username"] == "ada"
     assert user["roles"] == []
@@ -211,6 +219,9 @@ def test_last_admin_cannot_delete_themself(client, accounts: Accounts):
     response = client.delete(ME, json={"current_password": root.password}, headers=root.headers)
     assert_problem(response, 409)
     other = accounts.create_admin("other")
-    assert client.delete(
-        ME, json={"current_password": other.password}, headers=other.headers
-    ).status_code == 204
+    assert (
+        client.delete(
+            ME, json={"current_password": other.password}, headers=other.headers
+        ).status_code
+        == 204
+    )

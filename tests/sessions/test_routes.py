@@ -37,8 +37,14 @@ def test_login_answers_a_bearer_token_and_its_session(client, accounts: Accounts
     assert len(body["token"]) >= 40  # 256 random bits, URL-safe base64
     assert body["expires_at"] == body["session"]["expires_at"]
     session = body["session"]
-    assert set(session) == {"id", "description", "created_at", "last_used_at", "expires_at",
-                            "current"}
+    assert set(session) == {
+        "id",
+        "description",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "current",
+    }
     assert session["current"] is True
     assert "pytest-agent/1.0" in session["description"]
     assert "127.0.0.1" in session["description"]

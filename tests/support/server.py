@@ -31,9 +31,20 @@ class Server:
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [gunicorn, "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers), "flaskou.wsgi:app"],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
+            [
+                gunicorn,
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "flaskou.wsgi:app",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -69,8 +80,9 @@ class Server:
         if body is not None:
             data = json.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers=headers)
+        request = urllib.request.Request(  # noqa: S310 (http only)
+            self.base + path, data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
                 raw = response.read()
@@ -78,6 +90,7 @@ class Server:
         except urllib.error.HTTPError as error:
             raw = error.read()
             status, response_headers = error.code, dict(error.headers)
-        content = json.loads(raw) if raw and "json" in response_headers.get(
-            "Content-Type", "") else raw
+        content = (
+            json.loads(raw) if raw and "json" in response_headers.get("Content-Type", "") else raw
+        )
         return status, response_headers, content

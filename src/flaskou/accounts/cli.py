@@ -36,10 +36,15 @@ def create_admin_command(username: str, email: str, password: str | None) -> Non
 
 @click.command("ensure-admin")
 @click.option("--username", envvar="ADMIN_USERNAME", default="admin", show_default=True)
-@click.option("--email", envvar="ADMIN_EMAIL", default="admin@localhost.localdomain",
-              show_default=True)
-@click.option("--password", envvar="ADMIN_PASSWORD", default=None,
-              help="Generated and printed once when not given.")
+@click.option(
+    "--email", envvar="ADMIN_EMAIL", default="admin@localhost.localdomain", show_default=True
+)
+@click.option(
+    "--password",
+    envvar="ADMIN_PASSWORD",
+    default=None,
+    help="Generated and printed once when not given.",
+)
 def ensure_admin_command(username: str, email: str, password: str | None) -> None:
     """Create a first admin unless an active admin already exists."""
     if service.any_active_admin():

@@ -3,12 +3,12 @@ from __future__ import annotations
 from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from flaskou.extensions import db
+from flaskou.extensions import Model
 from flaskou.models import Timestamps, UUIDPrimaryKey
 from flaskou.roles.models import Role, user_roles
 
 
-class User(UUIDPrimaryKey, Timestamps, db.Model):
+class User(UUIDPrimaryKey, Timestamps, Model):
     __tablename__ = "users"
 
     username: Mapped[str] = mapped_column(String(39), unique=True, nullable=False)

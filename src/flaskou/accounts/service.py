@@ -66,9 +66,7 @@ def _check_new_account(username: str, email: str, password: str) -> str:
 
 
 def _ensure_available(username: str | None, email: str | None) -> None:
-    if username is not None and db.session.scalar(
-        select(User.id).where(User.username == username)
-    ):
+    if username is not None and db.session.scalar(select(User.id).where(User.username == username)):
         raise Conflict("That username is already taken.", errors={"username": ["Already taken."]})
     if email is not None and db.session.scalar(select(User.id).where(User.email == email)):
         raise Conflict(
@@ -76,7 +74,9 @@ def _ensure_available(username: str | None, email: str | None) -> None:
         )
 
 
-def create_user(username: str, email: str, password: str, *, roles: list[Role] | None = None) -> User:
+def create_user(
+    username: str, email: str, password: str, *, roles: list[Role] | None = None
+) -> User:
     email = _check_new_account(username, email, password)
     _ensure_available(username, email)
     user = User(
@@ -131,12 +131,15 @@ def require_password(user: User, password: str) -> None:
 
 
 def active_admin_count() -> int:
-    return db.session.scalar(
-        select(func.count(User.id))
-        .join(user_roles, user_roles.c.user_id == User.id)
-        .join(Role, Role.id == user_roles.c.role_id)
-        .where(Role.name == ADMIN_ROLE, User.is_active.is_(True))
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count(User.id))
+            .join(user_roles, user_roles.c.user_id == User.id)
+            .join(Role, Role.id == user_roles.c.role_id)
+            .where(Role.name == ADMIN_ROLE, User.is_active.is_(True))
+        )
+        or 0
+    )
 
 
 def is_last_active_admin(user: User) -> bool:
@@ -181,7 +184,6 @@ def delete_account(user: User, *, current_password: str) -> None:
         raise Conflict("You are the last active admin; make someone else admin first.")
     db.session.delete(user)
     db.session.commit()
-
 
 
 def create_admin(username: str, email: str, password: str) -> User:

@@ -7,11 +7,11 @@ from sqlalchemy import ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flaskou.accounts.models import User
-from flaskou.extensions import db
+from flaskou.extensions import Model
 from flaskou.models import UTCDateTime, UUIDPrimaryKey, utcnow
 
 
-class LoginSession(UUIDPrimaryKey, db.Model):
+class LoginSession(UUIDPrimaryKey, Model):
     __tablename__ = "sessions"
 
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -21,9 +21,7 @@ class LoginSession(UUIDPrimaryKey, db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     description: Mapped[str] = mapped_column(String(300), nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-    last_used_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, nullable=False
-    )
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)

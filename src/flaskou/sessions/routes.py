@@ -69,8 +69,12 @@ def session_view(session: LoginSession, current: LoginSession | None) -> dict[st
         "Answers a bearer token, or with `cookie: true` sets it in an HttpOnly cookie "
         "instead. Throttled per client address and per account (429 with Retry-After)."
     ),
-    responses={200: "Logged in", 401: "Unknown user, wrong password or deactivated account",
-               422: "Missing field", 429: "Too many attempts"},
+    responses={
+        200: "Logged in",
+        401: "Unknown user, wrong password or deactivated account",
+        422: "Missing field",
+        429: "Too many attempts",
+    },
 )
 @bp.output(LoginOut)
 def login(data: dict[str, Any]) -> Any:
@@ -124,9 +128,7 @@ def logout() -> Response:
 def list_tokens() -> dict[str, Any]:
     principal = current_principal()
     return {
-        "items": [
-            session_view(s, principal.session) for s in service.live_sessions(principal.user)
-        ]
+        "items": [session_view(s, principal.session) for s in service.live_sessions(principal.user)]
     }
 
 
@@ -146,4 +148,3 @@ def revoke_all() -> tuple[str, int]:
 def revoke_one(session_id: str) -> tuple[str, int]:
     service.revoke_session(current_principal().user, session_id)
     return "", 204
-

@@ -123,5 +123,4 @@ def revoke_all_sessions(user: User, *, keep: LoginSession | None = None) -> int:
         statement = statement.where(LoginSession.id != keep.id)
     result = db.session.execute(statement.execution_options(synchronize_session=False))
     db.session.commit()
-    return result.rowcount or 0
-
+    return int(getattr(result, "rowcount", 0) or 0)
