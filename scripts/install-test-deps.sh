@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system services the test suite drives for real (PostgreSQL
-# server binaries), when they are missing. Needs root for apt-get.
+# server binaries, Redis), when they are missing. Needs root for apt-get.
 set -euo pipefail
 
 missing=()
 if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+command -v redis-server >/dev/null || missing+=(redis-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

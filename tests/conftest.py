@@ -187,3 +187,14 @@ class Accounts:
 @pytest.fixture
 def accounts(client: FlaskClient) -> Accounts:
     return Accounts(client)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    from tests.support.redis import RedisServer
+
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

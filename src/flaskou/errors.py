@@ -142,6 +142,15 @@ def _flatten_validation(detail: Any) -> dict[str, list[str]]:
     return errors
 
 
+def _is_redis_outage(error: Exception) -> bool:
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # pragma: no cover - redis is a dependency of limits[redis]
+        return False
+    return isinstance(error, RedisConnectionError | RedisTimeoutError)
+
+
 def _render_http_error(error: HTTPError) -> Response:
     if error.status_code == 422:
         errors = _flatten_validation(error.detail)
@@ -199,6 +208,13 @@ def register_error_handlers(app: APIFlask) -> None:
     def handle_unexpected(error: Exception) -> Response:
         if isinstance(error, DBAPIError) and error.connection_invalidated:
             return handle_database_down(error)  # type: ignore[arg-type]
+        if _is_redis_outage(error):
+            log.error("redis unavailable: %s", error.__class__.__name__)
+            return problem(
+                503,
+                "A backing service (Redis) is not answering; try again shortly.",
+                headers={"Retry-After": "5"},
+            )
         db.session.rollback()
         log.exception("unhandled error")
         return problem(500, "Something went wrong on our side; it has been logged.")
