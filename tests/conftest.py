@@ -198,3 +198,21 @@ def redis_server() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def app_factory(migrated_database: str, tmp_path: Path) -> Iterator[Any]:
+    """Makes extra apps (another 'instance'); their connections are closed after the test."""
+    made: list[Any] = []
+
+    def make(**overrides: Any) -> Any:
+        instance = tmp_path / f"instance-{len(made)}"
+        app = create_app(make_settings(migrated_database, instance, **overrides))
+        made.append(app)
+        return app
+
+    yield make
+    for extra in made:
+        with extra.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flaskou import create_app
-from tests.conftest import DEFAULT_PASSWORD, make_settings
+from tests.conftest import DEFAULT_PASSWORD
+from tests.support.postgres import free_port
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.slow
@@ -20,13 +20,9 @@ def settings_overrides(redis_server):
     return {"redis_url": redis_server_url, "rate_limit_login": "3 per minute"}
 
 
-def test_failures_count_across_instances(
-    app, accounts, migrated_database, tmp_path, settings_overrides
-):
+def test_failures_count_across_instances(app, accounts, app_factory, settings_overrides):
     accounts.signup("ada")
-    other_instance = create_app(
-        make_settings(migrated_database, tmp_path / "other", **settings_overrides)
-    ).test_client()
+    other_instance = app_factory(**settings_overrides).test_client()
     first_instance = accounts.client
 
     for client, address in [
@@ -56,27 +52,15 @@ def test_readyz_checks_redis(client, redis_server):
     assert response.get_json()["checks"]["redis"] == "ok"
 
 
-def test_readyz_answers_503_when_redis_is_down(migrated_database, tmp_path):
-    from tests.support.postgres import free_port
-
-    app = create_app(
-        make_settings(
-            migrated_database, tmp_path / "i", redis_url=f"redis://127.0.0.1:{free_port()}/0"
-        )
-    )
+def test_readyz_answers_503_when_redis_is_down(app_factory):
+    app = app_factory(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"] == "unavailable"
 
 
-def test_login_answers_503_not_500_when_redis_is_down(migrated_database, tmp_path):
-    from tests.support.postgres import free_port
-
-    app = create_app(
-        make_settings(
-            migrated_database, tmp_path / "i", redis_url=f"redis://127.0.0.1:{free_port()}/0"
-        )
-    )
+def test_login_answers_503_not_500_when_redis_is_down(app_factory):
+    app = app_factory(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     response = app.test_client().post(
         "/api/v1/login", json={"username": "ada", "password": DEFAULT_PASSWORD}
     )
