@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -102,10 +103,30 @@ def create_app(settings: Settings | None = None) -> APIFlask:
             x_proto=settings.proxy_count,
             x_host=settings.proxy_count,
         )
+    app.spec_processor(_merge_duplicate_schemas)
     _configure_logging(app)
     _init_extensions(app)
     _register_blueprints(app)
     return app
+
+
+def _merge_duplicate_schemas(spec: dict[str, Any]) -> dict[str, Any]:
+    """A schema used both at the top level and nested is registered twice by
+    APIFlask (as `UserOut` and `UserOut1`); keep one and point every $ref at it."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    renames = {
+        name: name.rstrip("0123456789")
+        for name, body in schemas.items()
+        if name[-1:].isdigit() and schemas.get(name.rstrip("0123456789")) == body
+    }
+    if not renames:
+        return spec
+    for name in renames:
+        del schemas[name]
+    text = json.dumps(spec)
+    for old, new in renames.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    return dict(json.loads(text))
 
 
 def _configure_logging(app: APIFlask) -> None:
@@ -152,17 +173,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _register_blueprints(app: APIFlask) -> None:
     from flaskou import cli, ops, web
     from flaskou.accounts import cli as accounts_cli
-
-    # Import every model so metadata (and Alembic autogenerate) sees them.
-    from flaskou.accounts import models as _accounts_models  # noqa: F401
+    from flaskou.accounts.admin_routes import bp as users_admin_bp
     from flaskou.accounts.routes import bp as accounts_bp
-    from flaskou.roles import models as _roles_models  # noqa: F401
+    from flaskou.audit import models as _audit_models  # noqa: F401
+    from flaskou.audit.routes import bp as audit_bp
+    from flaskou.roles import cli as roles_cli
+    from flaskou.roles.routes import bp as roles_bp
     from flaskou.sessions import models as _sessions_models  # noqa: F401
     from flaskou.sessions.routes import bp as sessions_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(sessions_bp)
+    app.register_blueprint(users_admin_bp)
+    app.register_blueprint(roles_bp)
+    app.register_blueprint(audit_bp)
     app.register_blueprint(ops.bp)
     web.init_app(app)
     cli.init_app(app)
     accounts_cli.init_app(app)
+    roles_cli.init_app(app)

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 
 from flaskou.accounts.models import User
+from flaskou.audit.service import Actor
 from flaskou.errors import Forbidden, Unauthorized
+from flaskou.net import client_address
 from flaskou.sessions import service as sessions
 from flaskou.sessions.models import LoginSession
 
@@ -87,6 +89,7 @@ def authenticate_request() -> Principal | None:
 
 
 def enforce_guard() -> None:
+    g.principal = None
     view = current_app.view_functions.get(request.endpoint or "")
     guard = guard_of(view)
     if guard is None:
@@ -118,6 +121,12 @@ def current_principal() -> Principal:
 
 def current_user() -> User:
     return current_principal().user
+
+
+def current_actor() -> Actor:
+    """The caller (when authenticated) and their address, for the audit trail."""
+    principal: Principal | None = g.get("principal")
+    return Actor(user=principal.user if principal else None, ip=client_address())
 
 
 def init_app(app: Flask) -> None:

@@ -6,9 +6,14 @@ import secrets
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from flaskou.accounts import service
+from flaskou.audit.service import Actor
 from flaskou.errors import DomainError
+from flaskou.roles import service as roles
+
+users_cli = AppGroup("users", help="List users, (de)activate them, grant and revoke roles.")
 
 
 def one_line(error: DomainError) -> str:
@@ -62,6 +67,76 @@ def ensure_admin_command(username: str, email: str, password: str | None) -> Non
         click.echo(f"Its generated password, shown only this once: {password}")
 
 
+@users_cli.command("list")
+@click.option("--q", "prefix", default=None, help="Only usernames/emails starting with this.")
+def list_users_command(prefix: str | None) -> None:
+    """List users: name, email, active, roles."""
+    cursor = None
+    shown = 0
+    while True:
+        page = service.list_users(limit=100, cursor=cursor, q=prefix)
+        for user in page.items:
+            state = "active" if user.is_active else "inactive"
+            roles_text = ",".join(user.role_names) or "-"
+            click.echo(f"{user.username}\t{user.email}\t{state}\t{roles_text}")
+            shown += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    click.echo(f"{shown} user(s)", err=True)
+
+
+def _run(action: str, call: object) -> None:
+    try:
+        call()  # type: ignore[operator]
+    except DomainError as error:
+        raise click.ClickException(one_line(error)) from None
+    click.echo(action)
+
+
+@users_cli.command("activate")
+@click.argument("username")
+def activate_command(username: str) -> None:
+    """Let USERNAME log in again."""
+    _run(
+        f"{username} is active.",
+        lambda: service.admin_update_user(username, actor=Actor.operator(), is_active=True),
+    )
+
+
+@users_cli.command("deactivate")
+@click.argument("username")
+def deactivate_command(username: str) -> None:
+    """Block USERNAME from logging in and revoke their sessions."""
+    _run(
+        f"{username} is inactive; their sessions are revoked.",
+        lambda: service.admin_update_user(username, actor=Actor.operator(), is_active=False),
+    )
+
+
+@users_cli.command("grant")
+@click.argument("username")
+@click.argument("role")
+def grant_command(username: str, role: str) -> None:
+    """Give USERNAME the ROLE."""
+    _run(
+        f"{username} holds {role}.",
+        lambda: roles.grant_role(username, role, actor=Actor.operator()),
+    )
+
+
+@users_cli.command("revoke")
+@click.argument("username")
+@click.argument("role")
+def revoke_command(username: str, role: str) -> None:
+    """Take ROLE away from USERNAME."""
+    _run(
+        f"{username} does not hold {role}.",
+        lambda: roles.revoke_role(username, role, actor=Actor.operator()),
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_admin_command)
     app.cli.add_command(ensure_admin_command)
+    app.cli.add_command(users_cli)

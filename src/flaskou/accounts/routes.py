@@ -9,7 +9,7 @@ from flask import current_app
 
 from flaskou.accounts import service
 from flaskou.accounts.schemas import UserCreateIn, UserDeleteMeIn, UserOut, UserUpdateMeIn
-from flaskou.auth import auth_required, current_principal, current_user
+from flaskou.auth import auth_required, current_actor, current_principal, current_user
 from flaskou.sessions import service as sessions
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
@@ -25,6 +25,7 @@ def signup(data: dict[str, Any]) -> Any:
         data["email"],
         data["password"],
         enabled=current_app.config["SIGNUP_ENABLED"],
+        actor=current_actor(),
     )
 
 
@@ -50,11 +51,14 @@ def update_me(data: dict[str, Any]) -> Any:
     user, password_changed = service.update_profile(
         principal.user,
         current_password=data["current_password"],
+        actor=current_actor(),
         email=data.get("email"),
         password=data.get("password"),
     )
     if password_changed:
-        sessions.revoke_all_sessions(user, keep=principal.session)
+        sessions.revoke_all_sessions(
+            user, actor=current_actor(), keep=principal.session, reason="password changed"
+        )
     return user
 
 
@@ -64,5 +68,7 @@ def update_me(data: dict[str, Any]) -> Any:
 @bp.output({}, status_code=204)
 @bp.doc(summary="Delete the caller's account", responses=[204, 403, 409])
 def delete_me(data: dict[str, Any]) -> tuple[str, int]:
-    service.delete_account(current_user(), current_password=data["current_password"])
+    service.delete_account(
+        current_user(), current_password=data["current_password"], actor=current_actor()
+    )
     return "", 204

@@ -13,6 +13,7 @@ from flaskou.accounts.service import (
     USERNAME_RULE,
     normalize_email,
 )
+from flaskou.pagination import PageQuery, page_schema
 
 PASSWORD_RULE = f"Use {PASSWORD_MIN} to {PASSWORD_MAX} characters."
 
@@ -68,3 +69,18 @@ class UserOut(Schema):
     is_active = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+
+
+class UserAdminUpdateIn(Schema):
+    is_active = fields.Boolean()
+    email = email_field()
+
+
+class UserListQuery(PageQuery):
+    q = fields.String(
+        validate=validators.Length(max=320),
+        metadata={"description": "Keep users whose username or email starts with this."},
+    )
+
+
+UserPageOut = page_schema(UserOut, "UserPage")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from flaskou.accounts import passwords
 from flaskou.accounts.models import User
-from flaskou.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from flaskou.audit.service import Actor, record
+from flaskou.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from flaskou.extensions import db
+from flaskou.pagination import Page, decode_cursor, encode_cursor
 from flaskou.roles.models import ADMIN_ROLE, Role, user_roles
 from flaskou.roles.service import ensure_admin_role
 
@@ -20,6 +22,8 @@ PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
 EMAIL_MAX = 320
 
+# Names that would collide with fixed paths such as /api/v1/users/me.
+RESERVED_USERNAMES = frozenset({"me"})
 USERNAME_RULE = (
     "Use 1 to 39 lowercase letters, digits or single inner hyphens "
     "(no leading, trailing or double hyphen)."
@@ -30,6 +34,8 @@ INVALID_CREDENTIALS = "Invalid username or password."
 def username_error(username: str) -> str | None:
     if not USERNAME_PATTERN.fullmatch(username):
         return USERNAME_RULE
+    if username in RESERVED_USERNAMES:
+        return "This name is reserved."
     return None
 
 
@@ -96,10 +102,13 @@ def create_user(
     return user
 
 
-def signup(username: str, email: str, password: str, *, enabled: bool) -> User:
+def signup(username: str, email: str, password: str, *, enabled: bool, actor: Actor) -> User:
     if not enabled:
         raise Forbidden("Sign-up is disabled on this server.")
-    return create_user(username, email, password)
+    user = create_user(username, email, password)
+    record(actor, "signup", target=user.username, user=user)
+    db.session.commit()
+    return user
 
 
 def find_by_login(identifier: str) -> User | None:
@@ -111,13 +120,19 @@ def find_by_login(identifier: str) -> User | None:
     return db.session.scalar(select(User).where(column == value))
 
 
-def authenticate(identifier: str, password: str) -> User:
+def authenticate(identifier: str, password: str, *, actor: Actor) -> User:
     """The active user with these credentials, else Unauthorized (one answer for all cases)."""
     user = find_by_login(identifier)
     if user is None:
         passwords.burn_password_check(password)
+        # The typed identifier is not kept: people paste passwords into it.
+        record(actor, "login_failed", reason="unknown account")
+        db.session.commit()
         raise Unauthorized(INVALID_CREDENTIALS)
     if not passwords.verify_password(user.password_hash, password) or not user.is_active:
+        reason = "inactive account" if user.is_active is False else "wrong password"
+        record(actor, "login_failed", target=user.username, user=user, reason=reason)
+        db.session.commit()
         raise Unauthorized(INVALID_CREDENTIALS)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
@@ -146,8 +161,31 @@ def is_last_active_admin(user: User) -> bool:
     return user.is_active and user.has_role(ADMIN_ROLE) and active_admin_count() <= 1
 
 
+def guard_last_admin(user: User, what: str) -> None:
+    """Refuse a change that would leave no active admin, safely under concurrency.
+
+    Every change that can remove an admin first takes a write lock on the
+    admin role's row (an UPDATE that changes nothing: a row lock on
+    PostgreSQL, the database write lock on SQLite). Two admins demoting each
+    other at the same moment are thus serialized, and the second one sees
+    the first one's change and is refused.
+    """
+    db.session.execute(
+        text("UPDATE roles SET name = name WHERE name = :name"), {"name": ADMIN_ROLE}
+    )
+    db.session.refresh(user)
+    if is_last_active_admin(user):
+        db.session.rollback()
+        raise Conflict(f"{user.username} is the last active admin; {what} would leave none.")
+
+
 def update_profile(
-    user: User, *, current_password: str, email: str | None = None, password: str | None = None
+    user: User,
+    *,
+    current_password: str,
+    actor: Actor,
+    email: str | None = None,
+    password: str | None = None,
 ) -> tuple[User, bool]:
     """Change the caller's email and/or password. Returns (user, password_changed)."""
     errors: dict[str, list[str]] = {}
@@ -165,9 +203,11 @@ def update_profile(
     if new_email is not None and new_email != user.email:
         _ensure_available(None, new_email)
         user.email = new_email
+        record(actor, "email_changed", target=user.username)
     password_changed = password is not None
     if password is not None:
         user.password_hash = passwords.hash_password(password)
+        record(actor, "password_changed", target=user.username)
     try:
         db.session.commit()
     except IntegrityError:
@@ -178,19 +218,111 @@ def update_profile(
     return user, password_changed
 
 
-def delete_account(user: User, *, current_password: str) -> None:
+def delete_account(user: User, *, current_password: str, actor: Actor) -> None:
     require_password(user, current_password)
-    if is_last_active_admin(user):
-        raise Conflict("You are the last active admin; make someone else admin first.")
-    db.session.delete(user)
+    guard_last_admin(user, "deleting this account")
+    record(actor, "account_deleted", target=user.username)
+    _delete_user(user)
     db.session.commit()
+
+
+def _delete_user(user: User) -> None:
+    """Delete a user; their sessions go with them (ON DELETE CASCADE)."""
+    db.session.delete(user)
+    db.session.flush()
 
 
 def create_admin(username: str, email: str, password: str) -> User:
     """A new user holding the admin role (the role is created if missing)."""
     role = ensure_admin_role()
-    return create_user(username, email, password, roles=[role])
+    user = create_user(username, email, password, roles=[role])
+    record(Actor.operator(), "role_granted", target=user.username, role=role.name)
+    db.session.commit()
+    return user
 
 
 def any_active_admin() -> bool:
     return active_admin_count() > 0
+
+
+# --- administration -------------------------------------------------------
+
+
+def get_user(username: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == username.lower()))
+    if user is None:
+        raise NotFound(f"No user named {username!r}.")
+    return user
+
+
+def list_users(*, limit: int, cursor: str | None, q: str | None = None) -> Page[User]:
+    """Users in username order; `q` keeps those whose username or email starts with it."""
+    query = select(User)
+    if q:
+        prefix = q.strip().lower()
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = escaped + "%"
+        query = query.where(
+            or_(User.username.like(pattern, escape="\\"), User.email.like(pattern, escape="\\"))
+        )
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, ("str",))
+        query = query.where(User.username > after)
+    rows = list(db.session.scalars(query.order_by(User.username).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor((rows[-1].username,))
+    return Page(rows, next_cursor)
+
+
+def set_active(user: User, active: bool, *, actor: Actor) -> bool:
+    """Activate or deactivate; deactivation revokes every session. True if it changed."""
+    from flaskou.sessions.models import LoginSession
+
+    if active == user.is_active:
+        return False
+    if not active:
+        guard_last_admin(user, "deactivating this user")
+        db.session.execute(LoginSession.__table__.delete().where(LoginSession.user_id == user.id))
+    user.is_active = active
+    return True
+
+
+def admin_update_user(
+    username: str, *, actor: Actor, is_active: bool | None = None, email: str | None = None
+) -> User:
+    user = get_user(username)
+    changed: dict[str, object] = {}
+    # Activation first: its last-admin guard reloads the user from the database.
+    if is_active is not None and set_active(user, is_active, actor=actor):
+        changed["is_active"] = is_active
+    if email is not None:
+        try:
+            new_email = normalize_email(email)
+        except ValueError as exc:
+            raise ValidationFailed(
+                "Some fields are invalid.", errors={"email": [str(exc)]}
+            ) from None
+        if new_email != user.email:
+            _ensure_available(None, new_email)
+            user.email = new_email
+            changed["email"] = new_email
+    if changed:
+        record(actor, "user_updated", target=user.username, **changed)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(
+            "That email address is already registered.", errors={"email": ["Already registered."]}
+        ) from None
+    return user
+
+
+def admin_delete_user(username: str, *, actor: Actor) -> None:
+    user = get_user(username)
+    guard_last_admin(user, "deleting this user")
+    record(actor, "user_deleted", target=user.username)
+    _delete_user(user)
+    db.session.commit()

@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import Response, current_app, jsonify, request
 
-from flaskou.auth import COOKIE_NAME, auth_required, current_principal
+from flaskou.auth import COOKIE_NAME, auth_required, current_actor, current_principal
 from flaskou.extensions import limiter
 from flaskou.net import client_address, user_agent
 from flaskou.sessions import service
@@ -84,6 +84,7 @@ def login(data: dict[str, Any]) -> Any:
         data["password"],
         description=f"{user_agent()} from {client_address()}",
         ttl_seconds=ttl,
+        actor=current_actor(),
     )
     body: dict[str, Any] = {
         "token_type": "Bearer",
@@ -113,7 +114,9 @@ def login(data: dict[str, Any]) -> Any:
 @bp.doc(summary="Log out (revoke the current session)")
 def logout() -> Response:
     principal = current_principal()
-    service.revoke_session(principal.user, principal.session.id)
+    service.revoke_session(
+        principal.user, principal.session.id, actor=current_actor(), action="logout"
+    )
     response = Response(status=204)
     response.delete_cookie(
         COOKIE_NAME, path="/", secure=request.is_secure, httponly=True, samesite="Strict"
@@ -137,7 +140,7 @@ def list_tokens() -> dict[str, Any]:
 @bp.output({}, status_code=204)
 @bp.doc(summary="Log out everywhere (revoke every session of the caller)")
 def revoke_all() -> tuple[str, int]:
-    service.revoke_all_sessions(current_principal().user)
+    service.revoke_all_sessions(current_principal().user, actor=current_actor())
     return "", 204
 
 
@@ -146,5 +149,5 @@ def revoke_all() -> tuple[str, int]:
 @bp.output({}, status_code=204)
 @bp.doc(summary="Revoke one of the caller's sessions", responses=[204, 404])
 def revoke_one(session_id: str) -> tuple[str, int]:
-    service.revoke_session(current_principal().user, session_id)
+    service.revoke_session(current_principal().user, session_id, actor=current_actor())
     return "", 204

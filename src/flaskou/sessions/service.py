@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 
 from flaskou.accounts import service as accounts
 from flaskou.accounts.models import User
+from flaskou.audit.service import Actor, record
 from flaskou.errors import NotFound
 from flaskou.extensions import db
 from flaskou.models import utcnow
@@ -57,10 +58,13 @@ def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[Log
 
 
 def login(
-    identifier: str, password: str, *, description: str, ttl_seconds: int
+    identifier: str, password: str, *, description: str, ttl_seconds: int, actor: Actor
 ) -> tuple[LoginSession, str]:
-    user = accounts.authenticate(identifier, password)
-    return open_session(user, description=description, ttl_seconds=ttl_seconds)
+    user = accounts.authenticate(identifier, password, actor=actor)
+    session, token = open_session(user, description=description, ttl_seconds=ttl_seconds)
+    record(actor, "login", target=str(session.id), user=user)
+    db.session.commit()
+    return session, token
 
 
 def session_for_token(token: str) -> LoginSession | None:
@@ -101,7 +105,9 @@ def live_sessions(user: User) -> list[LoginSession]:
     )
 
 
-def revoke_session(user: User, session_id: uuid.UUID | str) -> LoginSession:
+def revoke_session(
+    user: User, session_id: uuid.UUID | str, *, actor: Actor, action: str = "session_revoked"
+) -> LoginSession:
     """Revoke one of the user's own sessions; anyone else's is 'not found'."""
     try:
         key = session_id if isinstance(session_id, uuid.UUID) else uuid.UUID(session_id)
@@ -113,14 +119,23 @@ def revoke_session(user: User, session_id: uuid.UUID | str) -> LoginSession:
     if session is None:
         raise NotFound("No such session.")
     db.session.delete(session)
+    record(actor, action, target=str(session.id))
     db.session.commit()
     return session
 
 
-def revoke_all_sessions(user: User, *, keep: LoginSession | None = None) -> int:
+def revoke_all_sessions(
+    user: User,
+    *,
+    actor: Actor,
+    keep: LoginSession | None = None,
+    reason: str = "log out everywhere",
+) -> int:
     statement = delete(LoginSession).where(LoginSession.user_id == user.id)
     if keep is not None:
         statement = statement.where(LoginSession.id != keep.id)
     result = db.session.execute(statement.execution_options(synchronize_session=False))
+    count = int(getattr(result, "rowcount", 0) or 0)
+    record(actor, "session_revoked", target=user.username, all=True, count=count, reason=reason)
     db.session.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return count

@@ -1,0 +1,73 @@
+"""HTTP glue for administering users (role `admin`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+
+from flaskou.accounts import service
+from flaskou.accounts.schemas import UserAdminUpdateIn, UserListQuery, UserOut, UserPageOut
+from flaskou.auth import auth_required, current_actor
+from flaskou.roles import service as roles
+from flaskou.roles.models import ADMIN_ROLE
+
+bp = APIBlueprint("users_admin", __name__, url_prefix="/api/v1/users", tag="Administration")
+
+
+@bp.get("")
+@auth_required(ADMIN_ROLE)
+@bp.input(UserListQuery, location="query", arg_name="query")
+@bp.output(UserPageOut)
+@bp.doc(summary="List users (keyset pages in username order)", responses=[200, 403, 422])
+def list_users(query: dict[str, Any]) -> Any:
+    page = service.list_users(limit=query["limit"], cursor=query["cursor"], q=query.get("q"))
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@bp.get("/<username>")
+@auth_required(ADMIN_ROLE)
+@bp.output(UserOut)
+@bp.doc(summary="One user", responses=[200, 403, 404])
+def get_user(username: str) -> Any:
+    return service.get_user(username)
+
+
+@bp.patch("/<username>")
+@auth_required(ADMIN_ROLE)
+@bp.input(UserAdminUpdateIn, arg_name="data")
+@bp.output(UserOut)
+@bp.doc(
+    summary="Activate, deactivate or change the email of a user",
+    description="Deactivating revokes every session of the user.",
+    responses=[200, 403, 404, 409, 422],
+)
+def update_user(username: str, data: dict[str, Any]) -> Any:
+    return service.admin_update_user(
+        username, actor=current_actor(), is_active=data.get("is_active"), email=data.get("email")
+    )
+
+
+@bp.delete("/<username>")
+@auth_required(ADMIN_ROLE)
+@bp.output({}, status_code=204)
+@bp.doc(summary="Delete a user with their sessions and files", responses=[204, 403, 404, 409])
+def delete_user(username: str) -> tuple[str, int]:
+    service.admin_delete_user(username, actor=current_actor())
+    return "", 204
+
+
+@bp.post("/<username>/roles/<role>")
+@auth_required(ADMIN_ROLE)
+@bp.output(UserOut)
+@bp.doc(summary="Grant a role (idempotent)", responses=[200, 403, 404])
+def grant_role(username: str, role: str) -> Any:
+    return roles.grant_role(username, role, actor=current_actor())
+
+
+@bp.delete("/<username>/roles/<role>")
+@auth_required(ADMIN_ROLE)
+@bp.output(UserOut)
+@bp.doc(summary="Revoke a role (idempotent)", responses=[200, 403, 404, 409])
+def revoke_role(username: str, role: str) -> Any:
+    return roles.revoke_role(username, role, actor=current_actor())

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from apiflask import Schema, fields, validators
+
+from flaskou.pagination import PageQuery, page_schema
+
+
+class AuditQuery(PageQuery):
+    actor = fields.String(
+        validate=validators.Length(max=39), metadata={"description": "Username of the actor."}
+    )
+    action = fields.String(validate=validators.Length(max=40))
+
+
+class AuditEventOut(Schema):
+    id = fields.UUID(required=True)
+    at = fields.DateTime(required=True)
+    actor = fields.String(allow_none=True, required=True)
+    action = fields.String(required=True)
+    target = fields.String(allow_none=True, required=True)
+    ip = fields.String(allow_none=True, required=True)
+    detail = fields.Dict(required=True)
+
+
+AuditPageOut = page_schema(AuditEventOut, "AuditPage")
