@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
     return app
 
 
-def _merge_duplicate_schemas(spec: dict[str, Any]) -> dict[str, Any]:
+def _merge_duplicate_schemas(spec: Any) -> Any:
     """A schema used both at the top level and nested is registered twice by
     APIFlask (as `UserOut` and `UserOut1`); keep one and point every $ref at it."""
     schemas = spec.get("components", {}).get("schemas", {})

@@ -86,7 +86,7 @@ def decode_cursor(cursor: str, kinds: Sequence[str]) -> list[Any]:
         ) from None
 
 
-def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
+def page_schema(item_schema: type[Schema], name: str) -> Any:
     return Schema.from_dict(
         {
             "items": fields.List(fields.Nested(item_schema), required=True),

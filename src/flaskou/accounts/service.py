@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from flaskou.accounts import passwords
@@ -284,7 +285,7 @@ def set_active(user: User, active: bool, *, actor: Actor) -> bool:
         return False
     if not active:
         guard_last_admin(user, "deactivating this user")
-        db.session.execute(LoginSession.__table__.delete().where(LoginSession.user_id == user.id))
+        db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     user.is_active = active
     return True
 
@@ -293,7 +294,7 @@ def admin_update_user(
     username: str, *, actor: Actor, is_active: bool | None = None, email: str | None = None
 ) -> User:
     user = get_user(username)
-    changed: dict[str, object] = {}
+    changed: dict[str, Any] = {}
     # Activation first: its last-admin guard reloads the user from the database.
     if is_active is not None and set_active(user, is_active, actor=actor):
         changed["is_active"] = is_active
