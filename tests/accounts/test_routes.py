@@ -225,3 +225,8 @@ def test_last_admin_cannot_delete_themself(client, accounts: Accounts):
         ).status_code
         == 204
     )
+
+
+def test_signup_refuses_reserved_names(client):
+    body = assert_problem(client.post(SIGNUP, json=signup_body(username="me")), 422)
+    assert body["errors"] == {"username": ["This name is reserved."]}

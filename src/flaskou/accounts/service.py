@@ -127,11 +127,11 @@ def authenticate(identifier: str, password: str, *, actor: Actor) -> User:
     if user is None:
         passwords.burn_password_check(password)
         # The typed identifier is not kept: people paste passwords into it.
-        record(actor, "login_failed", reason="unknown account")
+        record(actor, "login_failed", reason="unknown_account")
         db.session.commit()
         raise Unauthorized(INVALID_CREDENTIALS)
     if not passwords.verify_password(user.password_hash, password) or not user.is_active:
-        reason = "inactive account" if user.is_active is False else "wrong password"
+        reason = "inactive_account" if user.is_active is False else "bad_password"
         record(actor, "login_failed", target=user.username, user=user, reason=reason)
         db.session.commit()
         raise Unauthorized(INVALID_CREDENTIALS)
