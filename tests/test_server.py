@@ -78,3 +78,53 @@ def test_errors_are_problem_json_over_http(server):
         "POST", "/api/v1/signup", None, {"Content-Type": "text/plain"}
     )
     assert status == 415
+
+
+def test_admin_journey_over_http(server, runner):
+    result = runner.invoke(args=["create-admin", "root", "root@example.com", "root password"])
+    assert result.exit_code == 0, result.output
+    _, _, body = server.request(
+        "POST", "/api/v1/login", {"username": "root", "password": "root password"}
+    )
+    admin = {"Authorization": f"Bearer {body['token']}"}
+    for i in range(60):
+        status, _, _ = server.request(
+            "POST",
+            "/api/v1/signup",
+            {"username": f"walker{i:03d}", "email": f"w{i}@example.com", "password": "walker pw!"},
+        )
+        assert status == 201
+    _, _, body = server.request(
+        "POST", "/api/v1/login", {"username": "walker007", "password": "walker pw!"}
+    )
+    user = {"Authorization": f"Bearer {body['token']}"}
+
+    status, _, _ = server.request(
+        "POST", "/api/v1/roles", {"name": "editor", "description": "Edits."}, admin
+    )
+    assert status == 201
+    assert server.request("GET", "/api/v1/users/me", headers=user)[2]["roles"] == []
+    assert server.request("POST", "/api/v1/users/walker007/roles/editor", headers=admin)[0] == 200
+    # the very next request, whichever of the two workers answers it
+    for _ in range(4):
+        assert server.request("GET", "/api/v1/users/me", headers=user)[2]["roles"] == ["editor"]
+
+    seen, cursor = [], None
+    while True:
+        path = "/api/v1/users?limit=25" + (f"&cursor={cursor}" if cursor else "")
+        status, _, page = server.request("GET", path, headers=admin)
+        assert status == 200
+        seen += [u["username"] for u in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 61
+
+    status, _, trail = server.request("GET", "/api/v1/audit?action=role_granted", headers=admin)
+    assert status == 200
+    granted = trail["items"][0]
+    assert (granted["actor"], granted["target"], granted["detail"]) == (
+        "root",
+        "walker007",
+        {"role": "editor"},
+    )
