@@ -216,3 +216,21 @@ def app_factory(migrated_database: str, tmp_path: Path) -> Iterator[Any]:
         with extra.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    from tests.support.s3 import S3Server
+
+    server = S3Server().start()
+    saved = {key: os.environ.get(key) for key in server.environment}
+    os.environ.update(server.environment)
+    try:
+        yield server
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()

@@ -6,6 +6,7 @@ A route added without a guard, or missing from the table below, fails here.
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import pytest
@@ -24,6 +25,14 @@ USER = {
     ("GET", "/api/v1/users/me"),
     ("PATCH", "/api/v1/users/me"),
     ("DELETE", "/api/v1/users/me"),
+    ("POST", "/api/v1/files"),
+    ("GET", "/api/v1/files"),
+}
+# Routes on one file: its owner and admins may use them; anyone else gets 404.
+OWNED = {
+    ("GET", "/api/v1/files/<file_id>"),
+    ("GET", "/api/v1/files/<file_id>/content"),
+    ("DELETE", "/api/v1/files/<file_id>"),
 }
 ADMIN = {
     ("GET", "/api/v1/users"),
@@ -58,7 +67,7 @@ def api_routes(app):
 
 
 def test_every_api_route_is_in_the_matrix(app):
-    assert api_routes(app) == PUBLIC | USER | ADMIN | OPEN_DOCUMENTS
+    assert api_routes(app) == PUBLIC | USER | OWNED | ADMIN | OPEN_DOCUMENTS
 
 
 def _body_for(method, rule):
@@ -81,7 +90,18 @@ def _body_for(method, rule):
     return None
 
 
-def _call(client, accounts, method, rule, headers, *, own_session=None):
+def upload(client, headers, content=b"hello matrix"):
+    response = client.post(
+        "/api/v1/files",
+        data={"file": (io.BytesIO(content), "matrix.txt")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def _call(client, accounts, method, rule, headers, *, own_session=None, file_id=None):
     victim = accounts.signup()
     client.post(
         "/api/v1/roles", json={"name": "victim-role", "description": "x"}, headers=headers
@@ -91,12 +111,20 @@ def _call(client, accounts, method, rule, headers, *, own_session=None):
         .replace("<role>", "victim-role")
         .replace("<name>", "victim-role")
         .replace("<session_id>", str(own_session or uuid.uuid4()))
+        .replace("<file_id>", str(file_id or uuid.uuid4()))
     )
+    if rule == "/api/v1/files" and method == "POST":
+        return client.post(
+            path,
+            data={"file": (io.BytesIO(b"x"), "x.txt")},
+            headers=headers,
+            content_type="multipart/form-data",
+        )
     body = _body_for(method, rule)
     return client.open(path, method=method, json=body, headers=headers)
 
 
-@pytest.mark.parametrize(("method", "rule"), sorted(USER | ADMIN))
+@pytest.mark.parametrize(("method", "rule"), sorted(USER | OWNED | ADMIN))
 def test_anonymous_callers_get_401(client, accounts, method, rule):
     response = _call(client, accounts, method, rule, {})
     assert response.status_code == 401, response.get_json()
@@ -132,3 +160,18 @@ def test_another_users_session_is_not_found(client, accounts):
     bob = accounts.create()
     bobs = client.get("/api/v1/tokens", headers=bob.headers).get_json()["items"][0]["id"]
     assert client.delete(f"/api/v1/tokens/{bobs}", headers=ada.headers).status_code == 404
+
+
+@pytest.mark.parametrize(("method", "rule"), sorted(OWNED))
+def test_owned_routes(client, accounts, method, rule):
+    accounts.create_admin("spare")
+    owner = accounts.create()
+    stranger = accounts.create()
+    admin = accounts.create_admin()
+    for caller, expected in [(stranger, 404), (owner, 200), (admin, 200)]:
+        file_id = upload(client, owner.headers)
+        response = _call(client, accounts, method, rule, caller.headers, file_id=file_id)
+        if expected == 404:
+            assert response.status_code == 404, response.get_json()
+        else:
+            assert response.status_code < 300, response.status_code

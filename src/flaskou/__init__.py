@@ -177,6 +177,10 @@ def _register_blueprints(app: APIFlask) -> None:
     from flaskou.accounts.routes import bp as accounts_bp
     from flaskou.audit import models as _audit_models  # noqa: F401
     from flaskou.audit.routes import bp as audit_bp
+    from flaskou.files import cli as files_cli
+    from flaskou.files import models as _files_models  # noqa: F401
+    from flaskou.files import storage
+    from flaskou.files.routes import bp as files_bp
     from flaskou.roles import cli as roles_cli
     from flaskou.roles.routes import bp as roles_bp
     from flaskou.sessions import models as _sessions_models  # noqa: F401
@@ -187,8 +191,11 @@ def _register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(users_admin_bp)
     app.register_blueprint(roles_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(files_bp)
+    storage.init_app(app)
     app.register_blueprint(ops.bp)
     web.init_app(app)
     cli.init_app(app)
     accounts_cli.init_app(app)
     roles_cli.init_app(app)
+    files_cli.init_app(app)

@@ -224,13 +224,17 @@ def delete_account(user: User, *, current_password: str, actor: Actor) -> None:
     guard_last_admin(user, "deleting this account")
     record(actor, "account_deleted", target=user.username)
     _delete_user(user)
-    db.session.commit()
 
 
 def _delete_user(user: User) -> None:
-    """Delete a user; their sessions go with them (ON DELETE CASCADE)."""
+    """Delete a user with their sessions and files (rows cascade; contents after)."""
+    from flaskou.files import service as files
+    from flaskou.files.storage import current_storage
+
+    keys = files.storage_keys_of(user)
     db.session.delete(user)
-    db.session.flush()
+    db.session.commit()
+    files.forget_contents(current_storage(), keys)
 
 
 def create_admin(username: str, email: str, password: str) -> User:
@@ -326,4 +330,3 @@ def admin_delete_user(username: str, *, actor: Actor) -> None:
     guard_last_admin(user, "deleting this user")
     record(actor, "user_deleted", target=user.username)
     _delete_user(user)
-    db.session.commit()

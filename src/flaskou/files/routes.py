@@ -1,0 +1,167 @@
+"""HTTP glue for files: streamed upload, listing, metadata, download, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import Response, current_app, request
+
+from flaskou.auth import auth_required, current_actor, current_user
+from flaskou.errors import DomainError
+from flaskou.files import service
+from flaskou.files.names import content_disposition
+from flaskou.files.schemas import FileListQuery, FileOut, FilePageOut, FileUploadIn
+from flaskou.files.storage import current_storage
+from flaskou.files.upload import boundary_of, drain, no_file_part, receive_file
+
+bp = APIBlueprint("files", __name__, url_prefix="/api/v1/files", tag="Files")
+
+# Past this much excess, a client is not worth waiting for: answer and close.
+DRAIN_LIMIT = 1024 * 1024 * 1024
+
+
+class RangeNotSatisfiable(DomainError):
+    status = 416
+    title = "Range Not Satisfiable"
+    slug = "range-not-satisfiable"
+
+
+def _multipart_body(view: Any) -> Any:
+    """Document the multipart body without letting a parser spool it first."""
+    spec = view.__dict__.setdefault("_spec", {})
+    spec["body"] = FileUploadIn()
+    spec["content_type"] = "multipart/form-data"
+    return view
+
+
+def _upload_error(error: DomainError) -> DomainError:
+    """Let the client finish sending before it reads the answer."""
+    if error.status == 413:
+        error.headers["Connection"] = "close"
+    drain(request.stream, DRAIN_LIMIT)
+    return error
+
+
+@bp.post("")
+@auth_required()
+@_multipart_body
+@bp.output(FileOut, status_code=201)
+@bp.doc(
+    summary="Upload a file (multipart field `file`), streamed to storage",
+    responses={
+        201: "Stored",
+        413: "Over MAX_UPLOAD_BYTES or the quota (detail says which)",
+        422: "No `file` part or an empty filename",
+    },
+)
+def upload() -> Any:
+    settings = current_app.config["SETTINGS"]
+    user = current_user()
+    storage = current_storage()
+    try:
+        if request.mimetype != "multipart/form-data":
+            raise no_file_part()
+        boundary = boundary_of(request.mimetype_params)
+        if boundary is None:
+            raise no_file_part()
+        if request.content_length and request.content_length > settings.max_upload_bytes:
+            from flaskou.files.upload import UploadTooLarge
+
+            raise UploadTooLarge(
+                f"The request is larger than MAX_UPLOAD_BYTES ({settings.max_upload_bytes} bytes)."
+            )
+        allowance = max(0, settings.user_quota_bytes - service.bytes_used(user))
+        received = receive_file(
+            request.stream,
+            boundary=boundary,
+            storage=storage,
+            max_request_bytes=settings.max_upload_bytes,
+            allowance=allowance,
+        )
+    except DomainError as error:
+        raise _upload_error(error) from None
+    stored = service.save_upload(
+        user, received, storage=storage, quota=settings.user_quota_bytes, actor=current_actor()
+    )
+    return stored, 201, {"Location": f"/api/v1/files/{stored.id}"}
+
+
+@bp.get("")
+@auth_required()
+@bp.input(FileListQuery, location="query", arg_name="query")
+@bp.output(FilePageOut)
+@bp.doc(summary="The caller's files, newest first (admins may pass `owner`)")
+def list_files(query: dict[str, Any]) -> Any:
+    page = service.list_files(
+        current_user(), limit=query["limit"], cursor=query["cursor"], owner=query.get("owner")
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@bp.get("/<file_id>")
+@auth_required()
+@bp.output(FileOut)
+@bp.doc(summary="A file's metadata", responses=[200, 404])
+def get_file(file_id: str) -> Any:
+    return service.get_file(current_user(), file_id)
+
+
+@bp.get("/<file_id>/content")
+@auth_required()
+@bp.doc(
+    summary="Download a file (ETag, If-None-Match, Range)",
+    responses={
+        200: "The bytes",
+        206: "Part of the bytes",
+        304: "Not modified",
+        404: "No such file",
+        416: "Range not satisfiable",
+    },
+)
+def download(file_id: str) -> Response:
+    stored = service.get_file(current_user(), file_id)
+    etag = stored.sha256
+    headers = {
+        "Content-Disposition": content_disposition(stored.filename),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+        "Cache-Control": "private, no-cache",
+        "Accept-Ranges": "bytes",
+    }
+    if request.if_none_match.contains(etag):
+        response = Response(status=304, headers=headers)
+        response.set_etag(etag)
+        return response
+    start, length, status = 0, stored.size, 200
+    ranges = request.range
+    if_range = request.if_range
+    range_applies = ranges is not None and (
+        not (if_range.etag or if_range.date) or if_range.etag == etag
+    )
+    if ranges is not None and range_applies and len(ranges.ranges) == 1:
+        span = ranges.range_for_length(stored.size)
+        if span is None:
+            raise RangeNotSatisfiable(
+                f"The file has {stored.size} bytes.",
+                headers={"Content-Range": f"bytes */{stored.size}"},
+            )
+        start, stop = span
+        length, status = stop - start, 206
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{stored.size}"
+    body = current_storage().read(stored.storage_key, start, length)
+    response = Response(
+        body, status=status, headers=headers, mimetype=stored.content_type, direct_passthrough=True
+    )
+    response.content_length = length
+    response.set_etag(etag)
+    return response
+
+
+@bp.delete("/<file_id>")
+@auth_required()
+@bp.output({}, status_code=204)
+@bp.doc(summary="Delete a file and its content", responses=[204, 404])
+def delete_file(file_id: str) -> tuple[str, int]:
+    service.delete_file(current_user(), file_id, storage=current_storage(), actor=current_actor())
+    return "", 204

@@ -1,0 +1,162 @@
+"""Reading a multipart upload straight from the socket into storage.
+
+Werkzeug's own form parser would first spool the file to a temporary file;
+this reader feeds the `file` part's bytes to a storage writer as they
+arrive, hashing and counting them, so a worker holds one chunk at a time
+and the limits are enforced while the body is still coming in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import IO, Any
+
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from flaskou.errors import DomainError, PayloadTooLarge, ValidationFailed
+from flaskou.files.storage import Storage, Writer
+
+READ_SIZE = 64 * 1024
+MAX_PARTS = 32
+
+
+class UploadTooLarge(PayloadTooLarge):
+    """The request is over MAX_UPLOAD_BYTES."""
+
+
+class QuotaExceeded(PayloadTooLarge):
+    """The upload would take the owner over USER_QUOTA_BYTES."""
+
+
+class ClientGone(DomainError):
+    status = 400
+    title = "Bad Request"
+    slug = "incomplete-upload"
+
+
+@dataclasses.dataclass
+class ReceivedFile:
+    writer: Writer
+    filename: str
+    content_type: str | None
+    size: int
+    sha256: str
+
+
+def no_file_part() -> ValidationFailed:
+    return ValidationFailed(
+        "Send the file as a multipart/form-data part named 'file'.",
+        errors={"file": ["Missing file part."]},
+    )
+
+
+def receive_file(
+    stream: IO[bytes],
+    *,
+    boundary: bytes,
+    storage: Storage,
+    max_request_bytes: int,
+    allowance: int,
+) -> ReceivedFile:
+    """Stream the `file` part into a storage writer; nothing is left on failure.
+
+    `allowance` is what the owner's quota still allows; going over either
+    limit stops the upload at once with a 413 whose detail says which.
+    """
+    # Other fields are read and dropped, never kept, so no memory limit is needed.
+    decoder = MultipartDecoder(boundary, max_parts=MAX_PARTS)
+    writer: Writer | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    digest = hashlib.sha256()
+    size = 0
+    received = 0
+    in_file = False
+    finished_file = False
+    try:
+        while True:
+            try:
+                chunk = stream.read(READ_SIZE)
+            except ClientDisconnected:
+                raise ClientGone("The upload ended before the whole body arrived.") from None
+            received += len(chunk)
+            if received > max_request_bytes:
+                raise UploadTooLarge(
+                    f"The request is larger than MAX_UPLOAD_BYTES ({max_request_bytes} bytes)."
+                )
+            decoder.receive_data(chunk or None)
+            event = decoder.next_event()
+            while not isinstance(event, NeedData | Epilogue):
+                if isinstance(event, File) and event.name == "file" and writer is None:
+                    filename = event.filename
+                    if not filename or not filename.strip():
+                        raise ValidationFailed(
+                            "The file part has no filename.",
+                            errors={"file": ["The filename is empty."]},
+                        )
+                    content_type = event.headers.get("Content-Type")
+                    writer = storage.begin()
+                    in_file = True
+                elif isinstance(event, File | Field):
+                    in_file = False
+                elif isinstance(event, Data) and in_file and writer is not None:
+                    size += len(event.data)
+                    if size > allowance:
+                        raise QuotaExceeded(
+                            "This upload would take you over your storage quota (USER_QUOTA_BYTES)."
+                        )
+                    digest.update(event.data)
+                    writer.write(event.data)
+                    if not event.more_data:
+                        in_file = False
+                        finished_file = True
+                event = decoder.next_event()
+            if isinstance(event, Epilogue) or not chunk:
+                break
+        if writer is None or filename is None:
+            raise no_file_part()
+        if not finished_file:
+            raise ClientGone("The upload ended before the whole file arrived.")
+        return ReceivedFile(writer, filename, content_type, size, digest.hexdigest())
+    except ValueError as exc:  # malformed multipart
+        if writer is not None:
+            writer.abort()
+        raise ValidationFailed(
+            "The multipart body is malformed.", errors={"file": [str(exc)]}
+        ) from None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+
+def drain(stream: IO[bytes], limit: int | None = None) -> None:
+    """Read and drop what the client is still sending, so it can read our answer.
+
+    A client like curl or python-requests sends its whole body before it
+    reads the response; closing on it mid-send turns a clear 413 into a
+    connection reset.
+    """
+    read = 0
+    try:
+        while True:
+            chunk = stream.read(READ_SIZE)
+            if not chunk:
+                return
+            read += len(chunk)
+            if limit is not None and read > limit:
+                return
+    except (ClientDisconnected, OSError):
+        return
+
+
+def boundary_of(mimetype_params: dict[str, Any]) -> bytes | None:
+    boundary = mimetype_params.get("boundary")
+    if not boundary:
+        return None
+    try:
+        return str(boundary).encode("ascii")
+    except UnicodeEncodeError:
+        return None
