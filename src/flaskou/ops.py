@@ -42,6 +42,17 @@ def _check_redis() -> str:
     return "ok"
 
 
+def _check_storage() -> str:
+    from flaskou.files.storage import current_storage
+
+    try:
+        current_storage().check()
+    except Exception as exc:  # any failure means "not ready"
+        log.warning("readiness: storage check failed: %s", exc.__class__.__name__)
+        return "unavailable"
+    return "ok"
+
+
 @bp.get("/healthz")
 @bp.doc(summary="Liveness: the process serves")
 def healthz() -> dict[str, str]:
@@ -54,6 +65,10 @@ def healthz() -> dict[str, str]:
     responses={200: "Ready", 503: "A backing service does not answer"},
 )
 def readyz() -> tuple[dict[str, Any], int]:
-    checks = {"database": _check_database(), "redis": _check_redis()}
+    checks = {
+        "database": _check_database(),
+        "redis": _check_redis(),
+        "storage": _check_storage(),
+    }
     ready = all(value in {"ok", "not configured"} for value in checks.values())
     return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503

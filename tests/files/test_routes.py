@@ -285,3 +285,16 @@ def test_uploads_and_deletions_are_audited(client, accounts):
     events = client.get("/api/v1/audit?limit=100", headers=root.headers).get_json()["items"]
     actions = [(e["action"], e["actor"], e["target"]) for e in events if "file" in e["action"]]
     assert actions == [("file_deleted", "ada", file_id), ("file_uploaded", "ada", file_id)]
+
+
+def test_readyz_checks_the_storage(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"]["storage"] == "ok"
+
+
+def test_readyz_answers_503_when_the_bucket_is_missing(app_factory, s3_server):
+    app = app_factory(s3_bucket="no-such-bucket")
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["storage"] == "unavailable"

@@ -42,6 +42,7 @@ class Server:
                 "flaskou.wsgi:app",
             ],
             env=self.env,
+            start_new_session=True,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
@@ -57,6 +58,13 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not answer in {timeout}s; see {self.log_path}")
 
+    def kill(self) -> None:
+        """Kill gunicorn and its workers at once, as a crash or power cut would."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -65,7 +73,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if getattr(self, "log", None):
+        if getattr(self, "log", None) and not self.log.closed:
             self.log.close()
 
     def request(

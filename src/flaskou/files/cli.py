@@ -49,6 +49,7 @@ def gc_command(older_than: int, dry_run: bool) -> None:
         click.echo(f"Would remove {len(leftovers)} leftover(s), {_size(total)}.")
         return
     if len(leftovers) >= PROGRESS_THRESHOLD:
+        click.echo(f"Removing {len(leftovers)} leftover(s), {_size(total)}...")
         with click.progressbar(leftovers, label="Removing leftovers") as bar:
             for item in bar:
                 storage.remove(item)
