@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import token_check
+from benchmarks import token_check, upload
 
-BENCHMARKS = {"token_check": token_check.main}
+BENCHMARKS = {"token_check": token_check.main, "upload": upload.main}
 
 
 def main(argv: list[str]) -> int:
