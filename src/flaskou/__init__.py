@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -104,7 +103,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
             x_host=settings.proxy_count,
         )
     app.spec_processor(_merge_duplicate_schemas)
-    _configure_logging(app)
+    _configure_logging(app, settings)
     _init_extensions(app)
     _register_blueprints(app)
     return app
@@ -129,19 +128,20 @@ def _merge_duplicate_schemas(spec: Any) -> Any:
     return dict(json.loads(text))
 
 
-def _configure_logging(app: APIFlask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+def _configure_logging(app: APIFlask, settings: Settings) -> None:
+    from flaskou import observability
+
+    if not settings.testing:  # under pytest, its own capture handles logs
+        observability.configure_logging(json_lines=not settings.debug)
 
 
 def _init_extensions(app: APIFlask) -> None:
-    from flaskou import api, auth, errors
+    from flaskou import api, auth, errors, observability
     from flaskou.extensions import db, limiter, migrate
     from flaskou.models import render_migration_item
 
+    # First, so every request, even one refused by a later hook, is counted and logged.
+    observability.init_app(app)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -90,6 +90,7 @@ def authenticate_request() -> Principal | None:
 
 def enforce_guard() -> None:
     g.principal = None
+    g.user_id = None
     view = current_app.view_functions.get(request.endpoint or "")
     guard = guard_of(view)
     if guard is None:
@@ -110,6 +111,7 @@ def enforce_guard() -> None:
     if missing:
         raise Forbidden(f"This needs the {', '.join(missing)} role.")
     g.principal = principal
+    g.user_id = str(principal.user.id)  # for logs, readable even after the user is deleted
 
 
 def current_principal() -> Principal:

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from flaskou.observability import JsonFormatter
+from tests.support.server import Server
+
+
+def test_request_ids_are_echoed_or_made(client):
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["X-Request-ID"] == "abc-123"
+    made = client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])
+    hostile = client.get("/healthz", headers={"X-Request-ID": "x\u2028" + "y" * 300})
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["X-Request-ID"])
+
+
+def test_one_json_line_per_request_without_secrets(client, accounts, caplog):
+    ada = accounts.create("ada")
+    caplog.set_level(logging.INFO, logger="flaskou.access")
+    caplog.clear()
+    client.get("/api/v1/users/me?x=1", headers={**ada.headers, "X-Request-ID": "req-1"})
+
+    records = [r for r in caplog.records if r.name == "flaskou.access"]
+    assert len(records) == 1
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert line["request_id"] == "req-1"
+    assert line["method"] == "GET"
+    assert line["path"] == "/api/v1/users/me"
+    assert line["status"] == 200
+    assert line["duration_ms"] >= 0
+    assert line["user_id"] == ada.id
+    assert ada.token not in json.dumps(line)
+
+
+def test_login_lines_carry_no_password(client, accounts, caplog):
+    accounts.signup("ada")
+    caplog.set_level(logging.INFO)
+    client.post("/api/v1/login", json={"username": "ada", "password": "the-secret-guess"})
+    assert "the-secret-guess" not in caplog.text
+
+
+def test_metrics_count_requests_by_route_and_status(client):
+    client.get("/healthz")
+    client.get("/api/v1/users/me")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'flaskou_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+    assert 'flaskou_http_requests_total{method="GET",route="/api/v1/users/me",status="401"}' in text
+    assert "flaskou_http_request_duration_seconds_bucket" in text
+
+
+@pytest.mark.slow
+def test_metrics_add_up_every_gunicorn_worker(app, migrated_database, tmp_path):
+    server = Server(
+        {
+            "DATABASE_URL": migrated_database,
+            "SECRET_KEY": "a-test-secret-that-is-long-enough",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+        },
+        workers=2,
+        log_path=tmp_path / "gunicorn.log",
+    ).start()
+    try:
+        for _ in range(40):
+            server.request("GET", "/healthz")
+        _, _, body = server.request("GET", "/metrics")
+    finally:
+        server.stop()
+    text = body.decode()
+    match = re.search(
+        r'flaskou_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)', text
+    )
+    assert match, text[:2000]
+    # 40 from the loop plus the start-up probes; every worker's share is there
+    assert float(match.group(1)) >= 40
+    log = (tmp_path / "gunicorn.log").read_text()
+    lines = [json.loads(x) for x in log.splitlines() if x.startswith("{") and '"request"' in x]
+    assert len({line["request_id"] for line in lines}) >= 40
