@@ -124,7 +124,7 @@ def _finish(response: Response) -> Response:
 def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        prometheus_multiprocess.MultiProcessCollector(registry)
         payload = generate_latest(registry)
     else:
         payload = generate_latest()
