@@ -61,6 +61,9 @@ def ensure_admin_command(username: str, email: str, password: str | None) -> Non
     try:
         user = service.create_admin(username, email, password)
     except DomainError as error:
+        if service.any_active_admin():  # another instance starting up made one first
+            click.echo("An active admin exists; nothing to do.")
+            return
         raise click.ClickException(one_line(error)) from None
     click.echo(f"Created admin {user.username} <{user.email}>.")
     if generated:

@@ -5,6 +5,11 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import text
+
+# Several instances may start at once and all run `db upgrade`: on PostgreSQL
+# they queue on this lock, and all but the first find nothing left to do.
+MIGRATION_LOCK_ID = 0x666C61736B6F75
 
 config = context.config
 if config.config_file_name is not None and not logging.getLogger().handlers:
@@ -44,6 +49,8 @@ def run_migrations_online():
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
             context.run_migrations()
 
 

@@ -1,0 +1,44 @@
+# flaskou's production image. Build:  docker build -t flaskou .
+ARG BASE_IMAGE=python:3.12-slim
+FROM ${BASE_IMAGE} AS build
+
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+# A virtualenv, copied whole into the final stage: no compilers, no pip cache,
+# no sources there.
+RUN python3 -m venv /opt/flaskou
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN /opt/flaskou/bin/pip install . \
+ && /opt/flaskou/bin/pip uninstall -y pip
+
+FROM ${BASE_IMAGE}
+
+# uid/gid 999 as in flaskou's first image; the instance folder (SQLite
+# database, generated files, local uploads) lives on a volume.
+RUN groupadd --system --gid 999 flaskou \
+ && useradd --system --uid 999 --gid flaskou --home-dir /var/lib/flaskou --shell /usr/sbin/nologin flaskou \
+ && mkdir -p /var/lib/flaskou/uploads \
+ && chown -R flaskou:flaskou /var/lib/flaskou
+
+COPY --from=build /opt/flaskou /opt/flaskou
+COPY gunicorn.conf.py /etc/flaskou/gunicorn.conf.py
+COPY docker/entrypoint.sh /usr/local/bin/flaskou-entrypoint
+
+ENV PATH=/opt/flaskou/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    FLASK_APP=flaskou \
+    INSTANCE_PATH=/var/lib/flaskou \
+    BIND=0.0.0.0:5000
+
+USER flaskou
+WORKDIR /var/lib/flaskou
+VOLUME ["/var/lib/flaskou"]
+EXPOSE 5000
+
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python3", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:5000/healthz', timeout=4).status != 200)"]
+
+ENTRYPOINT ["flaskou-entrypoint"]
+CMD ["gunicorn", "-c", "/etc/flaskou/gunicorn.conf.py", "flaskou.wsgi:app"]
