@@ -35,6 +35,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that bring their own PostgreSQL (or need none) run once, in the SQLite run."""
+    if config.getoption("--db") == "sqlite":
+        return
+    once = [item for item in items if item.get_closest_marker("engine_independent")]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = [item for item in items if not item.get_closest_marker("engine_independent")]
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"flaskou database engine: {config.getoption('--db')}"
 

@@ -1,0 +1,126 @@
+"""Two flaskou instances (gunicorn each) on one PostgreSQL and one Redis."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from tests.production.conftest import SECRET, make_admin, migrate, start_instances
+from tests.support.redis import RedisServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.engine_independent]
+
+PASSWORD = "scale out password"
+
+
+@pytest.fixture(scope="module")
+def stack(cluster, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("scale-out")
+    database_url = cluster.create_database("scale_out")
+    migrate(database_url, tmp / "migrate")
+    make_admin(database_url, tmp / "admin", "root", PASSWORD)
+    cache = RedisServer().start()
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": cache.url,
+        "SECRET_KEY": SECRET,
+        "INSTANCE_PATH": str(tmp / "instance"),
+        "UPLOAD_DIR": str(tmp / "shared-files"),  # one store for both, as a shared volume
+        "RATE_LIMIT_LOGIN": "5 per minute",
+    }
+    servers = start_instances(2, env, tmp)
+    yield servers, cache
+    for server in servers:
+        server.stop()
+    cache.stop()
+
+
+@pytest.fixture
+def instances(stack):
+    servers, cache = stack
+    redis.Redis.from_url(cache.url).flushall()  # fresh throttling counters per test
+    return servers
+
+
+def signup_and_login(server, name):
+    server.request(
+        "POST",
+        "/api/v1/signup",
+        {"username": name, "email": f"{name}@example.com", "password": PASSWORD},
+    )
+    status, _, body = server.request(
+        "POST", "/api/v1/login", {"username": name, "password": PASSWORD}
+    )
+    assert status == 200, body
+    return {"Authorization": f"Bearer {body['token']}"}
+
+
+def test_a_session_revoked_on_one_is_refused_by_the_other(instances):
+    a, b = instances
+    ada = signup_and_login(a, "ada")
+    assert b.request("GET", "/api/v1/users/me", headers=ada)[0] == 200
+    assert a.request("POST", "/api/v1/logout", headers=ada)[0] == 204
+    status, headers, _ = b.request("GET", "/api/v1/users/me", headers=ada)
+    assert status == 401
+    assert headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_role_granted_on_one_applies_on_the_other(instances):
+    a, b = instances
+    bob = signup_and_login(b, "bob")
+    _, _, body = a.request("POST", "/api/v1/login", {"username": "root", "password": PASSWORD})
+    root = {"Authorization": f"Bearer {body['token']}"}
+    assert b.request("GET", "/api/v1/roles", headers=bob)[0] == 403
+    assert a.request("POST", "/api/v1/users/bob/roles/admin", headers=root)[0] == 200
+    assert b.request("GET", "/api/v1/roles", headers=bob)[0] == 200
+    assert a.request("DELETE", "/api/v1/users/bob/roles/admin", headers=root)[0] == 200
+    assert b.request("GET", "/api/v1/roles", headers=bob)[0] == 403
+
+
+def test_login_throttling_counts_across_both(instances):
+    a, b = instances
+    signup_and_login(a, "carol")
+    redis.Redis.from_url(instances[0].env["REDIS_URL"]).flushall()
+    for attempt in range(5):
+        server = a if attempt % 2 else b
+        status, _, _ = server.request(
+            "POST", "/api/v1/login", {"username": "carol", "password": "wrong password"}
+        )
+        assert status == 401
+    for server in (a, b):
+        status, headers, body = server.request(
+            "POST", "/api/v1/login", {"username": "carol", "password": PASSWORD}
+        )
+        assert status == 429, body
+        assert int(headers["Retry-After"]) > 0
+
+
+def test_a_file_uploaded_through_one_downloads_through_the_other(instances):
+    a, b = instances
+    dave = signup_and_login(a, "dave")
+    content = os.urandom(3 * 1024 * 1024)
+    boundary = "flaskou-scale-out"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="shared.bin"\r\n\r\n'
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    import urllib.request
+
+    request = urllib.request.Request(
+        a.base + "/api/v1/files",
+        data=body,
+        method="POST",
+        headers={**dave, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310
+        assert response.status == 201
+        file_id = response.headers["Location"].rsplit("/", 1)[1]
+    status, _, downloaded = b.request("GET", f"/api/v1/files/{file_id}/content", headers=dave)
+    assert status == 200
+    assert downloaded == content
