@@ -118,7 +118,7 @@ def test_a_file_uploaded_through_one_downloads_through_the_other(instances):
         method="POST",
         headers={**dave, "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
-    with urllib.request.urlopen(request) as response:  # noqa: S310
+    with urllib.request.urlopen(request) as response:
         assert response.status == 201
         file_id = response.headers["Location"].rsplit("/", 1)[1]
     status, _, downloaded = b.request("GET", f"/api/v1/files/{file_id}/content", headers=dave)

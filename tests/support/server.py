@@ -88,11 +88,11 @@ class Server:
         if body is not None:
             data = json.dumps(body).encode()
             headers.setdefault("Content-Type", "application/json")
-        request = urllib.request.Request(  # noqa: S310 (http only)
+        request = urllib.request.Request(
             self.base + path, data=data, method=method, headers=headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()
                 status, response_headers = response.status, dict(response.headers)
         except urllib.error.HTTPError as error:
