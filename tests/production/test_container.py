@@ -1,0 +1,204 @@
+"""The container image, built with buildah from the stand-in base image and run.
+
+Building needs buildah and the local stand-in for python:3-slim (made by the
+team's `standin-base-image.sh` next to the repository, about two minutes the
+first time on a machine; both are cached afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import free_port
+from tests.support.server import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.engine_independent]
+
+IMAGE = "localhost/flaskou:test"
+BASE = "localhost/python-standin:3"
+STANDIN_SCRIPT = ROOT.parent / "shared" / "tools" / "standin-base-image.sh"
+
+
+def run(*command: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if (
+        shutil.which("buildah") is None
+        or subprocess.run(
+            ["buildah", "inspect", "--type", "image", BASE], capture_output=True, check=False
+        ).returncode
+        != 0
+    ):
+        assert STANDIN_SCRIPT.exists(), (
+            f"the stand-in base image script is missing: {STANDIN_SCRIPT}"
+        )
+        run("bash", str(STANDIN_SCRIPT))
+    run(
+        "buildah",
+        "bud",
+        "--isolation",
+        "chroot",
+        "--format",
+        "docker",
+        "--layers",
+        "--build-arg",
+        f"BASE_IMAGE={BASE}",
+        "-t",
+        IMAGE,
+        str(ROOT),
+    )
+    return IMAGE
+
+
+def config(image: str, field: str) -> str:
+    return run("buildah", "inspect", "--format", "{{.Docker.Config." + field + "}}", image).stdout
+
+
+def test_the_image_is_declared_for_production(image):
+    assert config(image, "User").strip() == "flaskou"
+    assert "/var/lib/flaskou" in config(image, "Volumes")
+    assert "/healthz" in config(image, "Healthcheck")
+    assert "5000/tcp" in config(image, "ExposedPorts")
+    assert "gunicorn" in config(image, "Cmd")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.splitlines()[1:3] == [
+        "ARG BASE_IMAGE=python:3.12-slim",
+        "FROM ${BASE_IMAGE} AS build",
+    ]
+    # no credentials are baked in
+    assert "ADMIN_PASSWORD" not in config(image, "Env")
+    assert "SECRET_KEY" not in config(image, "Env")
+
+
+def request(base, method, path, body=None, headers=None, raw=None, content_type=None):
+    import json
+
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    headers = dict(headers or {})
+    if content_type or body is not None:
+        headers["Content-Type"] = content_type or "application/json"
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            payload = response.read()
+            return response.status, json.loads(payload) if payload else None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def test_the_container_serves_as_uid_999_and_makes_the_admin_at_start(image, tmp_path):
+    container = run("buildah", "from", image).stdout.strip()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "SECRET_KEY": "container-test-secret-container-test",
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "ADMIN_USERNAME": "boss",
+        "ADMIN_EMAIL": "boss@example.com",
+        "ADMIN_PASSWORD": "container admin pw",
+    }
+    arguments = ["buildah", "run", "--isolation", "chroot"]
+    for key, value in env.items():
+        arguments += ["--env", f"{key}={value}"]
+    log = open(tmp_path / "container.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            *arguments,
+            container,
+            "--",
+            "flaskou-entrypoint",
+            "gunicorn",
+            "-c",
+            "/etc/flaskou/gunicorn.conf.py",
+            "flaskou.wsgi:app",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if request(base, "GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert process.poll() is None, (tmp_path / "container.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "container.log").read_text()
+            time.sleep(0.5)
+
+        uids = {
+            os.stat(f"/proc/{pid}").st_uid
+            for pid in os.listdir("/proc")
+            if pid.isdigit() and _is_our_gunicorn(pid, port)
+        }
+        assert uids == {999}
+
+        status, _ = request(
+            base,
+            "POST",
+            "/api/v1/signup",
+            {"username": "ada", "email": "ada@example.com", "password": "container pw!"},
+        )
+        assert status == 201
+        status, body = request(
+            base, "POST", "/api/v1/login", {"username": "ada", "password": "container pw!"}
+        )
+        assert status == 200
+        ada = {"Authorization": f"Bearer {body['token']}"}
+        boundary = "container"
+        upload = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="hello.txt"\r\n\r\nhello from the container\r\n--{boundary}--\r\n'
+        ).encode()
+        status, stored = request(
+            base,
+            "POST",
+            "/api/v1/files",
+            headers=ada,
+            raw=upload,
+            content_type=f"multipart/form-data; boundary={boundary}",
+        )
+        assert status == 201, stored
+        assert stored["size"] == len(b"hello from the container")
+
+        status, body = request(
+            base, "POST", "/api/v1/login", {"username": "boss", "password": "container admin pw"}
+        )
+        assert status == 200
+        status, me = request(
+            base, "GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {body['token']}"}
+        )
+        assert me["roles"] == ["admin"]
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+        run("buildah", "rm", container)
+
+
+def _is_our_gunicorn(pid: str, port: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return "gunicorn" in cmdline and f"BIND=127.0.0.1:{port}".encode() in environ
