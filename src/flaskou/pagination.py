@@ -12,7 +12,7 @@ import binascii
 import dataclasses
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -84,6 +84,14 @@ def decode_cursor(cursor: str, kinds: Sequence[str]) -> list[Any]:
             "The cursor is not valid.",
             errors={"cursor": ["Not a cursor from a previous page of this list."]},
         ) from None
+
+
+def page_of(rows: list[T], limit: int, sort_key: Callable[[T], Sequence[Any]]) -> Page[T]:
+    """A page from `limit + 1` fetched rows: the extra row only says there is more."""
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(sort_key(rows[-1])))
 
 
 def page_schema(item_schema: type[Schema], name: str) -> Any:

@@ -14,7 +14,7 @@ from flaskou.accounts.models import User
 from flaskou.audit.service import Actor, record
 from flaskou.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from flaskou.extensions import db
-from flaskou.pagination import Page, decode_cursor, encode_cursor
+from flaskou.pagination import Page, decode_cursor, page_of
 from flaskou.roles.models import ADMIN_ROLE, Role, user_roles
 from flaskou.roles.service import ensure_admin_role
 
@@ -72,13 +72,26 @@ def _check_new_account(username: str, email: str, password: str) -> str:
     return email
 
 
+def _email_taken() -> Conflict:
+    return Conflict(
+        "That email address is already registered.", errors={"email": ["Already registered."]}
+    )
+
+
+def _commit_email_change() -> None:
+    """Commit; a concurrent change to the same address loses with a 409."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise _email_taken() from None
+
+
 def _ensure_available(username: str | None, email: str | None) -> None:
     if username is not None and db.session.scalar(select(User.id).where(User.username == username)):
         raise Conflict("That username is already taken.", errors={"username": ["Already taken."]})
     if email is not None and db.session.scalar(select(User.id).where(User.email == email)):
-        raise Conflict(
-            "That email address is already registered.", errors={"email": ["Already registered."]}
-        )
+        raise _email_taken()
 
 
 def create_user(
@@ -209,13 +222,7 @@ def update_profile(
     if password is not None:
         user.password_hash = passwords.hash_password(password)
         record(actor, "password_changed", target=user.username)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(
-            "That email address is already registered.", errors={"email": ["Already registered."]}
-        ) from None
+    _commit_email_change()
     return user, password_changed
 
 
@@ -274,11 +281,7 @@ def list_users(*, limit: int, cursor: str | None, q: str | None = None) -> Page[
         (after,) = decode_cursor(cursor, ("str",))
         query = query.where(User.username > after)
     rows = list(db.session.scalars(query.order_by(User.username).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor((rows[-1].username,))
-    return Page(rows, next_cursor)
+    return page_of(rows, limit, lambda user: (user.username,))
 
 
 def set_active(user: User, active: bool, *, actor: Actor) -> bool:
@@ -315,13 +318,7 @@ def admin_update_user(
             changed["email"] = new_email
     if changed:
         record(actor, "user_updated", target=user.username, **changed)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(
-            "That email address is already registered.", errors={"email": ["Already registered."]}
-        ) from None
+    _commit_email_change()
     return user
 
 

@@ -16,7 +16,7 @@ from flaskou.audit.models import AuditEvent
 from flaskou.errors import ValidationFailed
 from flaskou.extensions import db
 from flaskou.models import utcnow
-from flaskou.pagination import Page, decode_cursor, encode_cursor
+from flaskou.pagination import Page, decode_cursor, page_of
 
 if TYPE_CHECKING:
     from flaskou.accounts.models import User
@@ -100,9 +100,4 @@ def list_events(
             query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit + 1)
         )
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor((last.at, last.id))
-    return Page(rows, next_cursor)
+    return page_of(rows, limit, lambda event: (event.at, event.id))

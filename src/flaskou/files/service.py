@@ -18,7 +18,7 @@ from flaskou.files.models import StoredFile
 from flaskou.files.names import clean_filename, content_type_for
 from flaskou.files.storage import Leftover, Storage
 from flaskou.files.upload import QuotaExceeded, ReceivedFile
-from flaskou.pagination import Page, decode_cursor, encode_cursor
+from flaskou.pagination import Page, decode_cursor, page_of
 from flaskou.roles.models import ADMIN_ROLE
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,7 @@ def list_files(
             query.order_by(StoredFile.created_at.desc(), StoredFile.id.desc()).limit(limit + 1)
         )
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor((rows[-1].created_at, rows[-1].id))
-    return Page(rows, next_cursor)
+    return page_of(rows, limit, lambda stored: (stored.created_at, stored.id))
 
 
 def delete_file(viewer: User, file_id: str, *, storage: Storage, actor: Actor) -> None:
