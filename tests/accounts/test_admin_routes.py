@@ -173,3 +173,45 @@ class TestLastAdmin:
         assert_problem(response, 409)
         me = client.get("/api/v1/users/me", headers=admin.headers).get_json()
         assert me["email"] == "root@example.com"
+
+
+def test_user_pages_have_no_gaps_or_duplicates_while_users_sign_up(app, client, admin, accounts):
+    import threading
+
+    from flaskou.accounts import service
+
+    for i in range(40):
+        service.create_user(f"early{i:02d}", f"early{i}@example.com", "a long password")
+    before = {
+        u["username"]
+        for u in client.get(f"{USERS}?limit=100", headers=admin.headers).get_json()["items"]
+    }
+
+    stop = threading.Event()
+
+    def keep_signing_up():
+        with app.app_context():
+            i = 0
+            while not stop.is_set():
+                # names on both sides of any cursor
+                service.create_user(f"a-late{i}", f"a-late{i}@example.com", "a long password")
+                service.create_user(f"zz-late{i}", f"zz-late{i}@example.com", "a long password")
+                i += 1
+            db.session.remove()
+
+    from flaskou.extensions import db
+
+    writer = threading.Thread(target=keep_signing_up)
+    writer.start()
+    try:
+        seen, url = [], f"{USERS}?limit=7"
+        while url:
+            page = client.get(url, headers=admin.headers).get_json()
+            seen += [u["username"] for u in page["items"]]
+            url = page["next_cursor"] and f"{USERS}?limit=7&cursor={page['next_cursor']}"
+    finally:
+        stop.set()
+        writer.join()
+    assert len(seen) == len(set(seen))
+    assert before <= set(seen)
+    assert seen == sorted(seen)
