@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system services the test suite drives for real (PostgreSQL
-# server binaries, Redis), when they are missing. Needs root for apt-get.
+# server binaries, Redis, Chromium, curl), when they are missing. Needs root for apt-get.
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,7 @@ if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev
 fi
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
