@@ -6,7 +6,7 @@ INSTANCE_PATH ?= $(CURDIR)/instance
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-sqlite test-postgresql lint fmt typecheck migration bench clean
+.PHONY: help install run test test-sqlite test-postgresql lint fmt typecheck migration bench screenshots clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,10 @@ migration: install ## new migration from the models: make migration m="what chan
 bench: install ## benchmarks (side-by-side comparisons, reported as ratios)
 	@scripts/install-test-deps.sh
 	$(BIN)/python -m benchmarks
+
+screenshots: install ## photograph the web app into docs/screenshots (for the README)
+	@scripts/install-test-deps.sh
+	$(BIN)/python scripts/screenshots.py
 
 clean: ## remove the virtualenv and caches (keeps ./instance)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
