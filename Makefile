@@ -40,13 +40,13 @@ test-postgresql: install ## the tests on PostgreSQL only
 	$(BIN)/pytest --db=postgresql $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy src
 
 fmt: install ## format the code
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+	$(BIN)/ruff format src tests benchmarks scripts
 
 migration: install ## new migration from the models: make migration m="what changed"
 	@test -n "$(m)" || (echo 'usage: make migration m="what changed"'; exit 2)

@@ -22,7 +22,7 @@ from tests.support.server import Server  # noqa: E402
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-PASSWORD = "screenshot password"
+PASSWORD = "screenshot password"  # noqa: S105 (a throwaway demo account)
 
 
 def main() -> None:
