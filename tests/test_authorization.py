@@ -27,6 +27,7 @@ USER = {
     ("DELETE", "/api/v1/users/me"),
     ("POST", "/api/v1/files"),
     ("GET", "/api/v1/files"),
+    ("GET", "/api/v1/files/usage"),
 }
 # Routes on one file: its owner and admins may use them; anyone else gets 404.
 OWNED = {

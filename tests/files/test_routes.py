@@ -298,3 +298,11 @@ def test_readyz_answers_503_when_the_bucket_is_missing(app_factory, s3_server):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["storage"] == "unavailable"
+
+
+@pytest.mark.limits(user_quota_bytes=500_000, max_upload_bytes=300_000)
+def test_usage_tells_the_caller_their_storage(client, accounts):
+    ada = accounts.create("ada")
+    upload(client, ada.headers, b"x" * 1234)
+    usage = client.get(f"{FILES}/usage", headers=ada.headers).get_json()
+    assert usage == {"used_bytes": 1234, "quota_bytes": 500_000, "max_upload_bytes": 300_000}

@@ -48,6 +48,7 @@ def test_sign_up_upload_download_revoke_and_log_out(pages, tmp_path):
     laptop = pages("laptop")
     sign_up(laptop, "ada")
     expect(laptop.get_by_text("No files yet.")).to_be_visible()
+    expect(laptop.get_by_text("Used: 0 bytes of 1 GiB")).to_be_visible()
 
     phone = pages("phone")
     log_in(phone, "ada")
@@ -63,6 +64,7 @@ def test_sign_up_upload_download_revoke_and_log_out(pages, tmp_path):
     expect(laptop.get_by_text(re.compile(r"^\d{1,3}%$"))).to_be_visible()
     expect(laptop.get_by_role("link", name="Download")).to_be_visible(timeout=20_000)
     expect(laptop.get_by_text("notes.bin", exact=True)).to_be_visible()
+    expect(laptop.get_by_text("Used: 2 MiB of 1 GiB")).to_be_visible()
     slow_uploads(laptop, -1)
 
     # download it

@@ -11,7 +11,7 @@ from flaskou.auth import auth_required, current_actor, current_user
 from flaskou.errors import DomainError
 from flaskou.files import service
 from flaskou.files.names import content_disposition
-from flaskou.files.schemas import FileListQuery, FileOut, FilePageOut, FileUploadIn
+from flaskou.files.schemas import FileListQuery, FileOut, FilePageOut, FileUploadIn, UsageOut
 from flaskou.files.storage import current_storage
 from flaskou.files.upload import boundary_of, drain, no_file_part, receive_file
 
@@ -97,6 +97,19 @@ def list_files(query: dict[str, Any]) -> Any:
         current_user(), limit=query["limit"], cursor=query["cursor"], owner=query.get("owner")
     )
     return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@bp.get("/usage")
+@auth_required()
+@bp.output(UsageOut)
+@bp.doc(summary="The caller's storage: bytes used, quota and largest upload")
+def usage() -> Any:
+    settings = current_app.config["SETTINGS"]
+    return {
+        "used_bytes": service.bytes_used(current_user()),
+        "quota_bytes": settings.user_quota_bytes,
+        "max_upload_bytes": settings.max_upload_bytes,
+    }
 
 
 @bp.get("/<file_id>")

@@ -27,3 +27,9 @@ class FileOut(Schema):
 
 
 FilePageOut = page_schema(FileOut, "FilePage")
+
+
+class UsageOut(Schema):
+    used_bytes = fields.Integer(required=True)
+    quota_bytes = fields.Integer(required=True, metadata={"description": "USER_QUOTA_BYTES"})
+    max_upload_bytes = fields.Integer(required=True, metadata={"description": "MAX_UPLOAD_BYTES"})

@@ -1,7 +1,7 @@
 // The caller's files: upload (picker or drag and drop) with progress,
 // storage used, the list with download and delete.
 
-import { api, seg, uploadFile, allPages } from "../api.js";
+import { api, seg, uploadFile } from "../api.js";
 import {
   h,
   page,
@@ -20,11 +20,8 @@ import {
 } from "../dom.js";
 import { formatBytes, timeEl } from "../format.js";
 
-// The API does not expose the caller's quota, so the bar is drawn against
-// flaskou's default USER_QUOTA_BYTES (1 GiB). A server configured with another
-// quota still enforces its own (uploads over it answer 413, shown as an
-// error); only this bar's scale would then be off.
-const ASSUMED_QUOTA_BYTES = 1024 * 1024 * 1024;
+// Until /files/usage answers, the bar's scale is flaskou's default quota.
+const DEFAULT_QUOTA_BYTES = 1024 * 1024 * 1024;
 const PAGE_SIZE = 50;
 
 export function filesView(ctx) {
@@ -32,13 +29,14 @@ export function filesView(ctx) {
 
   // ---- Storage used -------------------------------------------------------
   let used = null;
+  let quota = DEFAULT_QUOTA_BYTES;
   const usedText = h("p", { class: "storage-text" }, "Used: calculating…");
   const meter = h("meter", {
     id: "storage-meter",
     min: "0",
-    max: String(ASSUMED_QUOTA_BYTES),
-    low: String(ASSUMED_QUOTA_BYTES * 0.75),
-    high: String(ASSUMED_QUOTA_BYTES * 0.9),
+    max: String(DEFAULT_QUOTA_BYTES),
+    low: String(DEFAULT_QUOTA_BYTES * 0.75),
+    high: String(DEFAULT_QUOTA_BYTES * 0.9),
     optimum: "0",
     value: "0",
   });
@@ -52,15 +50,18 @@ export function filesView(ctx) {
   );
   function drawUsed() {
     if (used === null) return;
-    meter.value = Math.min(used, ASSUMED_QUOTA_BYTES);
-    meter.textContent = `${formatBytes(used)} of ${formatBytes(ASSUMED_QUOTA_BYTES)}`;
-    usedText.textContent = `Used: ${formatBytes(used)} of ${formatBytes(ASSUMED_QUOTA_BYTES)}`;
+    meter.max = quota;
+    meter.low = quota * 0.75;
+    meter.high = quota * 0.9;
+    meter.value = Math.min(used, quota);
+    meter.textContent = `${formatBytes(used)} of ${formatBytes(quota)}`;
+    usedText.textContent = `Used: ${formatBytes(used)} of ${formatBytes(quota)}`;
   }
   async function computeUsed() {
     try {
-      // Sum of the sizes of every file, walking all pages.
-      const files = await allPages("/files");
-      used = files.reduce((total, file) => total + (Number(file.size) || 0), 0);
+      const usage = await api.get("/files/usage");
+      used = Number(usage.used_bytes) || 0;
+      quota = Number(usage.quota_bytes) || DEFAULT_QUOTA_BYTES;
       drawUsed();
     } catch (error) {
       if (!error.handled) usedText.textContent = `Used: unknown (${error.detail})`;
