@@ -230,3 +230,19 @@ def test_the_page_ships_a_strict_csp_and_no_inline_script(server):
     assert "unsafe-inline" not in policy
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) is None
     assert "http://" not in html and "https://" not in html
+
+
+def test_drag_and_drop_uploads(pages):
+    page = pages()
+    sign_up(page, "ivy")
+    page.locator(".dropzone").dispatch_event("dragenter")
+    page.evaluate(
+        """() => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File(["dropped on the page"], "dropped.txt",
+                                        {type: "text/plain"}));
+            document.querySelector(".dropzone").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        }"""
+    )
+    expect(page.get_by_text("dropped.txt", exact=True)).to_be_visible()
