@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system services the test suite drives for real (PostgreSQL
-# server binaries, Redis, Chromium, curl), when they are missing. Needs root for apt-get.
+# server binaries, Redis, nginx, Chromium, curl), when they are missing. Needs root for apt-get.
 set -euo pipefail
 
 missing=()
@@ -10,6 +10,7 @@ fi
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from tests.production.conftest import SECRET, make_admin, migrate, start_instances
+from tests.support.nginx import Nginx
 from tests.support.redis import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine_independent]
@@ -29,9 +30,12 @@ def stack(cluster, tmp_path_factory):
         "INSTANCE_PATH": str(tmp / "instance"),
         "UPLOAD_DIR": str(tmp / "shared-files"),  # one store for both, as a shared volume
         "RATE_LIMIT_LOGIN": "5 per minute",
+        "PROXY_COUNT": "1",  # nginx in front, as in compose.yaml
     }
     servers = start_instances(2, env, tmp)
-    yield servers, cache
+    proxy = Nginx([server.port for server in servers], tmp / "nginx").start()
+    yield servers, cache, proxy
+    proxy.stop()
     for server in servers:
         server.stop()
     cache.stop()
@@ -39,7 +43,7 @@ def stack(cluster, tmp_path_factory):
 
 @pytest.fixture
 def instances(stack):
-    servers, cache = stack
+    servers, cache, _ = stack
     redis.Redis.from_url(cache.url).flushall()  # fresh throttling counters per test
     return servers
 
@@ -124,3 +128,68 @@ def test_a_file_uploaded_through_one_downloads_through_the_other(instances):
     status, _, downloaded = b.request("GET", f"/api/v1/files/{file_id}/content", headers=dave)
     assert status == 200
     assert downloaded == content
+
+
+def test_nginx_spreads_requests_streams_uploads_and_keeps_request_ids(stack):
+    servers, _, proxy = stack
+    import json
+    import urllib.error
+    import urllib.request
+
+    def call(method, path, body=None, headers=None):
+        request = urllib.request.Request(
+            proxy.base + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={
+                **({"Content-Type": "application/json"} if body is not None else {}),
+                **(headers or {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    call(
+        "POST",
+        "/api/v1/signup",
+        {"username": "nina", "email": "nina@example.com", "password": PASSWORD},
+    )
+    status, _, body = call("POST", "/api/v1/login", {"username": "nina", "password": PASSWORD})
+    assert status == 200
+    nina = {"Authorization": f"Bearer {json.loads(body)['token']}"}
+
+    status, headers, _ = call("GET", "/api/v1/users/me", headers={**nina, "X-Request-ID": "edge-1"})
+    assert (status, headers["X-Request-ID"]) == (200, "edge-1")
+    status, headers, _ = call("GET", "/api/v1/users/me", headers=nina)
+    assert status == 200 and len(headers["X-Request-ID"]) == 32  # nginx's own id
+
+    content = os.urandom(2 * 1024 * 1024)
+    boundary = "through-nginx"
+    upload = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="edge.bin"\r\n\r\n'
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        proxy.base + "/api/v1/files",
+        data=upload,
+        method="POST",
+        headers={**nina, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
+        file_id = json.loads(response.read())["id"]
+    for _ in range(4):  # whichever instance nginx picks
+        status, _, downloaded = call("GET", f"/api/v1/files/{file_id}/content", headers=nina)
+        assert status == 200 and downloaded == content
+
+    assert call("GET", "/metrics")[0] == 404  # not for the outside
+    served = [server.request("GET", "/metrics")[2].decode() for server in servers]
+    route = 'route="/api/v1/files/<file_id>/content"'
+    assert all(route in text for text in served), "nginx sent downloads to both instances"
