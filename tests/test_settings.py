@@ -84,3 +84,29 @@ def test_an_explicit_secret_wins(tmp_path):
 def test_default_database_lives_in_the_instance_folder(tmp_path):
     app = create_app(Settings.from_env({"FLASK_DEBUG": "1", "INSTANCE_PATH": str(tmp_path)}))
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/flaskou.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "SECRET_KEY is not set"),
+        ({"SECRET_KEY": "x" * 32, "SIGNUP_ENABLED": "maybe"}, "SIGNUP_ENABLED"),
+    ],
+)
+def test_the_command_line_reports_bad_settings_in_one_line(tmp_path, env, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    clean = {k: v for k, v in os.environ.items() if k not in {"FLASK_DEBUG", "SECRET_KEY"}}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "flaskou", "db", "upgrade"],
+        env={**clean, "INSTANCE_PATH": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]

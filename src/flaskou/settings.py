@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+import click
 from limits import parse as parse_rate_limit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -24,8 +25,12 @@ SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name)
 MIN_SECRET_KEY_LENGTH = 16
 
 
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names the variable."""
+class ConfigError(click.ClickException):
+    """A setting is missing or malformed; the message names the variable.
+
+    A ClickException, so the command line prints it as one line
+    ("Error: ...") and exits non-zero instead of showing a traceback.
+    """
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
