@@ -108,3 +108,30 @@ def test_the_web_app_is_served_at_client_side_routes(client):
         assert response.mimetype == "text/html"
         response.close()
     assert_problem(client.get("/static/nope.js"), 404)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/users?q=a%00b", "/api/v1/files?owner=x%00&limit=5", "/api/v1/audit?actor=%00"],
+)
+def test_nul_characters_in_queries_answer_422(client, accounts, path):
+    root = accounts.create_admin("root")
+    assert_problem(client.get(path, headers=root.headers), 422)
+
+
+def test_nul_characters_in_paths_answer_404(client, accounts):
+    root = accounts.create_admin("root")
+    assert_problem(client.get("/api/v1/users/ro%00ot", headers=root.headers), 404)
+    assert_problem(client.get("/api/v1/roles/ad%00min", headers=root.headers), 404)
+
+
+def test_nul_characters_in_bodies_answer_422(client, accounts):
+    root = accounts.create_admin("root")
+    response = client.post(
+        "/api/v1/roles",
+        json={"name": "editor", "description": "bad\x00text"},
+        headers=root.headers,
+    )
+    assert assert_problem(response, 422)["errors"] == {"description": ["Contains a NUL character."]}
+    login = client.post("/api/v1/login", json={"username": "root\x00", "password": "x\x00"})
+    assert set(assert_problem(login, 422)["errors"]) == {"username", "password"}

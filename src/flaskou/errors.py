@@ -13,7 +13,7 @@ from typing import Any
 
 from apiflask import APIFlask, HTTPError
 from flask import Response, json
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -202,6 +202,19 @@ def register_error_handlers(app: APIFlask) -> None:
             503,
             "The database is not answering; try again shortly.",
             headers={"Retry-After": "5"},
+        )
+
+    @app.errorhandler(DataError)
+    def handle_unstorable_value(error: DataError) -> Response:
+        # A value the database cannot store (the schema let it through): the
+        # client's input, so a 422, and nothing was written.
+        db.session.rollback()
+        log.warning("database refused a value: %s", error.orig.__class__.__name__)
+        return problem(
+            422,
+            "A value in this request cannot be stored.",
+            title="Validation failed",
+            slug="validation-failed",
         )
 
     @app.errorhandler(Exception)
