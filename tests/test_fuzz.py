@@ -54,6 +54,7 @@ def test_no_input_makes_a_server_error(app, migrated_database, tmp_path):
             text=True,
             timeout=600,
             check=False,
+            cwd=tmp_path,  # its .schemathesis/ reports stay out of the repository
         )
     finally:
         server.stop()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.multipart import file_body
 from tests.support.postgres import free_port
 from tests.support.server import ROOT
 
@@ -160,18 +161,9 @@ def test_the_container_serves_as_uid_999_and_makes_the_admin_at_start(image, tmp
         )
         assert status == 200
         ada = {"Authorization": f"Bearer {body['token']}"}
-        boundary = "container"
-        upload = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="hello.txt"\r\n\r\nhello from the container\r\n--{boundary}--\r\n'
-        ).encode()
+        upload, content_type = file_body(b"hello from the container", "hello.txt")
         status, stored = request(
-            base,
-            "POST",
-            "/api/v1/files",
-            headers=ada,
-            raw=upload,
-            content_type=f"multipart/form-data; boundary={boundary}",
+            base, "POST", "/api/v1/files", headers=ada, raw=upload, content_type=content_type
         )
         assert status == 201, stored
         assert stored["size"] == len(b"hello from the container")

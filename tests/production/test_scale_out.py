@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.error
+import urllib.request
 
 import pytest
 import redis
 
 from tests.production.conftest import SECRET, make_admin, migrate, start_instances
+from tests.support.multipart import file_body
 from tests.support.nginx import Nginx
 from tests.support.redis import RedisServer
 
@@ -105,22 +109,12 @@ def test_a_file_uploaded_through_one_downloads_through_the_other(instances):
     a, b = instances
     dave = signup_and_login(a, "dave")
     content = os.urandom(3 * 1024 * 1024)
-    boundary = "flaskou-scale-out"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="shared.bin"\r\n\r\n'
-        ).encode()
-        + content
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    import urllib.request
-
+    body, content_type = file_body(content, "shared.bin")
     request = urllib.request.Request(
         a.base + "/api/v1/files",
         data=body,
         method="POST",
-        headers={**dave, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers={**dave, "Content-Type": content_type},
     )
     with urllib.request.urlopen(request) as response:
         assert response.status == 201
@@ -132,9 +126,6 @@ def test_a_file_uploaded_through_one_downloads_through_the_other(instances):
 
 def test_nginx_spreads_requests_streams_uploads_and_keeps_request_ids(stack):
     servers, _, proxy = stack
-    import json
-    import urllib.error
-    import urllib.request
 
     def call(method, path, body=None, headers=None):
         request = urllib.request.Request(
@@ -167,20 +158,12 @@ def test_nginx_spreads_requests_streams_uploads_and_keeps_request_ids(stack):
     assert status == 200 and len(headers["X-Request-ID"]) == 32  # nginx's own id
 
     content = os.urandom(2 * 1024 * 1024)
-    boundary = "through-nginx"
-    upload = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="edge.bin"\r\n\r\n'
-        ).encode()
-        + content
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
+    upload, content_type = file_body(content, "edge.bin")
     request = urllib.request.Request(
         proxy.base + "/api/v1/files",
         data=upload,
         method="POST",
-        headers={**nina, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers={**nina, "Content-Type": content_type},
     )
     with urllib.request.urlopen(request) as response:
         assert response.status == 201

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from apiflask import Schema, fields, validators
 
+from flaskou.audit.service import ACTIONS
 from flaskou.pagination import PageQuery, page_schema
 
 
@@ -9,7 +10,7 @@ class AuditQuery(PageQuery):
     actor = fields.String(
         validate=validators.Length(max=39), metadata={"description": "Username of the actor."}
     )
-    action = fields.String(validate=validators.Length(max=40))
+    action = fields.String(validate=validators.OneOf(ACTIONS))
 
 
 class AuditEventOut(Schema):
