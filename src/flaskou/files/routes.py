@@ -13,7 +13,13 @@ from flaskou.files import service
 from flaskou.files.names import content_disposition
 from flaskou.files.schemas import FileListQuery, FileOut, FilePageOut, FileUploadIn, UsageOut
 from flaskou.files.storage import current_storage
-from flaskou.files.upload import boundary_of, drain, no_file_part, receive_file
+from flaskou.files.upload import (
+    UploadTooLarge,
+    boundary_of,
+    drain,
+    no_file_part,
+    receive_file,
+)
 
 bp = APIBlueprint("files", __name__, url_prefix="/api/v1/files", tag="Files")
 
@@ -66,11 +72,7 @@ def upload() -> Any:
         if boundary is None:
             raise no_file_part()
         if request.content_length and request.content_length > settings.max_upload_bytes:
-            from flaskou.files.upload import UploadTooLarge
-
-            raise UploadTooLarge(
-                f"The request is larger than MAX_UPLOAD_BYTES ({settings.max_upload_bytes} bytes)."
-            )
+            raise UploadTooLarge(settings.max_upload_bytes)
         allowance = max(0, settings.user_quota_bytes - service.bytes_used(user))
         received = receive_file(
             request.stream,

@@ -25,6 +25,9 @@ MAX_PARTS = 32
 class UploadTooLarge(PayloadTooLarge):
     """The request is over MAX_UPLOAD_BYTES."""
 
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request is larger than MAX_UPLOAD_BYTES ({limit} bytes).")
+
 
 class QuotaExceeded(PayloadTooLarge):
     """The upload would take the owner over USER_QUOTA_BYTES."""
@@ -83,9 +86,7 @@ def receive_file(
                 raise ClientGone("The upload ended before the whole body arrived.") from None
             received += len(chunk)
             if received > max_request_bytes:
-                raise UploadTooLarge(
-                    f"The request is larger than MAX_UPLOAD_BYTES ({max_request_bytes} bytes)."
-                )
+                raise UploadTooLarge(max_request_bytes)
             decoder.receive_data(chunk or None)
             event = decoder.next_event()
             while not isinstance(event, NeedData | Epilogue):
