@@ -12,15 +12,13 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.support.multipart import file_body
 from tests.support.postgres import free_port
-from tests.support.server import ROOT
+from tests.support.server import ROOT, http
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine_independent]
 
@@ -84,19 +82,9 @@ def test_the_image_is_declared_for_production(image):
 
 
 def request(base, method, path, body=None, headers=None, raw=None, content_type=None):
-    import json
-
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    headers = dict(headers or {})
-    if content_type or body is not None:
-        headers["Content-Type"] = content_type or "application/json"
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as response:
-            payload = response.read()
-            return response.status, json.loads(payload) if payload else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+    headers = {**(headers or {}), **({"Content-Type": content_type} if content_type else {})}
+    status, _, content = http(base, method, path, body, headers, raw=raw)
+    return status, content
 
 
 def test_the_container_serves_as_uid_999_and_makes_the_admin_at_start(image, tmp_path):

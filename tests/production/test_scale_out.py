@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 
 import pytest
 import redis
@@ -14,6 +11,7 @@ from tests.production.conftest import SECRET, make_admin, migrate, start_instanc
 from tests.support.multipart import file_body
 from tests.support.nginx import Nginx
 from tests.support.redis import RedisServer
+from tests.support.server import http
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine_independent]
 
@@ -110,15 +108,11 @@ def test_a_file_uploaded_through_one_downloads_through_the_other(instances):
     dave = signup_and_login(a, "dave")
     content = os.urandom(3 * 1024 * 1024)
     body, content_type = file_body(content, "shared.bin")
-    request = urllib.request.Request(
-        a.base + "/api/v1/files",
-        data=body,
-        method="POST",
-        headers={**dave, "Content-Type": content_type},
+    status, headers, _ = a.request(
+        "POST", "/api/v1/files", headers={**dave, "Content-Type": content_type}, raw=body
     )
-    with urllib.request.urlopen(request) as response:
-        assert response.status == 201
-        file_id = response.headers["Location"].rsplit("/", 1)[1]
+    assert status == 201
+    file_id = headers["Location"].rsplit("/", 1)[1]
     status, _, downloaded = b.request("GET", f"/api/v1/files/{file_id}/content", headers=dave)
     assert status == 200
     assert downloaded == content
@@ -127,21 +121,8 @@ def test_a_file_uploaded_through_one_downloads_through_the_other(instances):
 def test_nginx_spreads_requests_streams_uploads_and_keeps_request_ids(stack):
     servers, _, proxy = stack
 
-    def call(method, path, body=None, headers=None):
-        request = urllib.request.Request(
-            proxy.base + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={
-                **({"Content-Type": "application/json"} if body is not None else {}),
-                **(headers or {}),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request) as response:
-                return response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
+    def call(method, path, body=None, headers=None, raw=None):
+        return http(proxy.base, method, path, body, headers, raw=raw)
 
     call(
         "POST",
@@ -150,7 +131,7 @@ def test_nginx_spreads_requests_streams_uploads_and_keeps_request_ids(stack):
     )
     status, _, body = call("POST", "/api/v1/login", {"username": "nina", "password": PASSWORD})
     assert status == 200
-    nina = {"Authorization": f"Bearer {json.loads(body)['token']}"}
+    nina = {"Authorization": f"Bearer {body['token']}"}
 
     status, headers, _ = call("GET", "/api/v1/users/me", headers={**nina, "X-Request-ID": "edge-1"})
     assert (status, headers["X-Request-ID"]) == (200, "edge-1")
@@ -159,15 +140,11 @@ def test_nginx_spreads_requests_streams_uploads_and_keeps_request_ids(stack):
 
     content = os.urandom(2 * 1024 * 1024)
     upload, content_type = file_body(content, "edge.bin")
-    request = urllib.request.Request(
-        proxy.base + "/api/v1/files",
-        data=upload,
-        method="POST",
-        headers={**nina, "Content-Type": content_type},
+    status, _, stored = call(
+        "POST", "/api/v1/files", headers={**nina, "Content-Type": content_type}, raw=upload
     )
-    with urllib.request.urlopen(request) as response:
-        assert response.status == 201
-        file_id = json.loads(response.read())["id"]
+    assert status == 201
+    file_id = stored["id"]
     for _ in range(4):  # whichever instance nginx picks
         status, _, downloaded = call("GET", f"/api/v1/files/{file_id}/content", headers=nina)
         assert status == 200 and downloaded == content

@@ -82,23 +82,37 @@ class Server:
         path: str,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        *,
+        raw: bytes | None = None,
     ) -> tuple[int, dict[str, str], Any]:
-        data = None
-        headers = dict(headers or {})
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers.setdefault("Content-Type", "application/json")
-        request = urllib.request.Request(
-            self.base + path, data=data, method=method, headers=headers
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                raw = response.read()
-                status, response_headers = response.status, dict(response.headers)
-        except urllib.error.HTTPError as error:
-            raw = error.read()
-            status, response_headers = error.code, dict(error.headers)
-        content = (
-            json.loads(raw) if raw and "json" in response_headers.get("Content-Type", "") else raw
-        )
-        return status, response_headers, content
+        return http(self.base, method, path, body, headers, raw=raw)
+
+
+def http(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    *,
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, content) of one request; JSON answers come back parsed.
+
+    `body` is sent as JSON; `raw` as it is, with the caller's Content-Type.
+    """
+    data = raw
+    headers = dict(headers or {})
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            payload = response.read()
+            status, response_headers = response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        payload = error.read()
+        status, response_headers = error.code, dict(error.headers)
+    is_json = "json" in response_headers.get("Content-Type", "")
+    return status, response_headers, json.loads(payload) if payload and is_json else payload

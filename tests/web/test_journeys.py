@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from flaskou.accounts import service
+from flaskou.audit.service import ACTIONS
 from tests.conftest import DEFAULT_PASSWORD
 
 pytestmark = [pytest.mark.slow]
@@ -246,3 +247,16 @@ def test_drag_and_drop_uploads(pages):
         }"""
     )
     expect(page.get_by_text("dropped.txt", exact=True)).to_be_visible()
+
+
+def test_the_audit_filter_suggests_the_servers_actions(pages, app):
+    service.create_admin("root", "root@example.com", DEFAULT_PASSWORD)
+    page = pages()
+    log_in(page, "root")
+    page.get_by_role("link", name="Audit").click()
+    options = page.locator("#audit-actions option")
+    expect(options).to_have_count(len(ACTIONS))
+    assert "role_granted" in options.evaluate_all("nodes => nodes.map(n => n.value)")
+    page.get_by_label("Action").fill("login")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("cell", name="login", exact=True).first).to_be_visible()

@@ -5,25 +5,19 @@ import { h, page, field, alertBox, showErrors, clearErrors, busy, table, td, emp
 import { timeEl } from "../format.js";
 
 const PAGE_SIZE = 50;
-const KNOWN_ACTIONS = [
-  "signup",
-  "login",
-  "login_failed",
-  "logout",
-  "session_revoked",
-  "password_changed",
-  "email_changed",
-  "account_deleted",
-  "user_updated",
-  "user_deleted",
-  "role_created",
-  "role_updated",
-  "role_deleted",
-  "role_granted",
-  "role_revoked",
-  "file_uploaded",
-  "file_deleted",
-];
+// The audit actions come from the server's own OpenAPI document (the `action`
+// filter's enum), so this page never falls behind the server's list.
+async function loadActions(datalist) {
+  try {
+    const spec = await api.get("/openapi.json");
+    const parameters = spec.paths["/api/v1/audit"].get.parameters || [];
+    const parameter = parameters.find((p) => p.name === "action");
+    const names = (parameter && parameter.schema && parameter.schema.enum) || [];
+    datalist.append(...names.map((name) => h("option", { value: name })));
+  } catch {
+    // Suggestions are a convenience; filtering works without them.
+  }
+}
 
 function describe(detail) {
   if (!detail || typeof detail !== "object") return "";
@@ -41,11 +35,8 @@ export function auditView() {
   // ---- Filters --------------------------------------------------------------
   const action = field({ id: "audit-action", name: "action", label: "Action", autocomplete: "off", spellcheck: "false" });
   action.input.setAttribute("list", "audit-actions");
-  const actions = h(
-    "datalist",
-    { id: "audit-actions" },
-    KNOWN_ACTIONS.map((name) => h("option", { value: name })),
-  );
+  const actions = h("datalist", { id: "audit-actions" });
+  loadActions(actions);
   const actor = field({ id: "audit-actor", name: "actor", label: "Actor", autocomplete: "off", spellcheck: "false" });
   const filterButton = h("button", { type: "submit", class: "btn btn-primary" }, "Filter");
   const clear = h("button", { type: "button", class: "btn btn-secondary" }, "Clear");
