@@ -58,9 +58,9 @@ def test_openapi_document_describes_every_endpoint_with_schemas(client):
 
 def test_docs_work_without_internet(client):
     page = client.get("/api/docs")
-    page.close()
     assert page.status_code == 200
     html = page.get_data(as_text=True)
+    page.close()
     urls = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert urls
     for url in urls:

@@ -56,8 +56,8 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         instance_path=settings.instance_path,
         instance_relative_config=False,
         spec_path="/api/v1/openapi.json",
-        docs_path="/api/docs",
-        docs_ui="swagger-ui",
+        # /api/docs is flaskou's own page (web.py): Swagger UI under a strict CSP.
+        docs_path=None,
         json_errors=False,
     )
     os.makedirs(app.instance_path, exist_ok=True)
@@ -81,10 +81,6 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         SECURITY_SCHEMES=None,
         HTTP_ERROR_SCHEMA=PROBLEM_SCHEMA,
         VALIDATION_ERROR_SCHEMA=PROBLEM_SCHEMA,
-        SWAGGER_UI_CSS="/api/docs/assets/swagger-ui.css",
-        SWAGGER_UI_BUNDLE_JS="/api/docs/assets/swagger-ui-bundle.js",
-        SWAGGER_UI_STANDALONE_PRESET_JS="/api/docs/assets/swagger-ui-standalone-preset.js",
-        DOCS_FAVICON="/api/docs/assets/favicon-32x32.png",
         INFO={
             "description": (
                 "Accounts, revocable login sessions, roles and per-user files. "
@@ -136,12 +132,13 @@ def _configure_logging(app: APIFlask, settings: Settings) -> None:
 
 
 def _init_extensions(app: APIFlask) -> None:
-    from flaskou import api, auth, errors, observability
+    from flaskou import api, auth, errors, headers, observability
     from flaskou.extensions import db, limiter, migrate
     from flaskou.models import render_migration_item
 
     # First, so every request, even one refused by a later hook, is counted and logged.
     observability.init_app(app)
+    headers.init_app(app)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -1,14 +1,46 @@
-"""Rules shared by every JSON endpoint under /api/."""
+"""Rules shared by every JSON endpoint under /api/.
+
+Every request body has a bound before anything reads it: `MAX_JSON_BYTES`
+for JSON (and anything else), while the streamed upload route bounds itself
+as it reads. A body that is too large, not JSON, nested absurdly deep or
+carrying text no database can store is refused here with a 4xx, before a
+schema, the rate limiter or a service sees it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
+from flask.wrappers import Request
 
-from flaskou.errors import DomainError, ValidationFailed
+from flaskou.errors import DomainError, PayloadTooLarge, ValidationFailed
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# No flaskou body nests deeper than a few levels (a WebAuthn credential is
+# the deepest); far past that is an attack on the parser, not a request.
+MAX_JSON_DEPTH = 32
+# NUL and unpaired UTF-16 surrogates: valid in a JSON string, but no database
+# stores them as text (and UTF-8 cannot encode a lone surrogate).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    """Why this text cannot be stored, or None when it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "Contains a NUL character."
+    return "Contains an unpaired surrogate (not valid Unicode text)."
+
+
+_STREAMS_BODY = "_flaskou_streams_body"
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class UnsupportedMediaType(DomainError):
@@ -23,29 +55,99 @@ class MalformedBody(DomainError):
     slug = "malformed-body"
 
 
-def _nul_fields(value: Any, path: str = "") -> list[str]:
-    """Where a NUL character hides in a JSON value (no database stores one in text)."""
-    if isinstance(value, str):
-        return [path or "_body"] if "\x00" in value else []
-    if isinstance(value, dict):
-        found = []
-        for key, inner in value.items():
-            found += _nul_fields(inner, f"{path}.{key}" if path else str(key))
-        if any("\x00" in str(key) for key in value):
-            found.append(path or "_body")
-        return found
-    if isinstance(value, list):
-        return [
-            f for index, inner in enumerate(value) for f in _nul_fields(inner, f"{path}.{index}")
-        ]
-    return []
+class BodyTooLarge(PayloadTooLarge):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body is larger than MAX_JSON_BYTES ({limit} bytes).")
 
 
-def _refuse_nul(fields: list[str]) -> None:
-    if fields:
+def streams_body(view: F) -> F:
+    """Mark a view that reads its body from the socket itself, under its own limit."""
+    setattr(view, _STREAMS_BODY, True)
+    return view
+
+
+def json_body_limit() -> int:
+    return int(current_app.config["SETTINGS"].max_json_bytes)
+
+
+class ApiRequest(Request):
+    """A request whose body is bounded by MAX_JSON_BYTES unless its view streams it.
+
+    Werkzeug enforces the bound on whoever reads the body first (the rate
+    limiter's key function, a schema, a hook): a larger Content-Length is
+    refused before reading, and a chunked body is cut off at the bound.
+    """
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self._max_content_length is not None:
+            return self._max_content_length
+        if not current_app:
+            return None
+        view = current_app.view_functions.get(self.endpoint or "")
+        if getattr(view, _STREAMS_BODY, False):
+            return None
+        return json_body_limit()
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+    def get_data(  # type: ignore[override]
+        self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
+    ) -> bytes | str:
+        data = super().get_data(cache=cache, as_text=False, parse_form_data=parse_form_data)
+        assert isinstance(data, bytes)
+        limit = self.max_content_length
+        if (
+            limit is not None
+            and self.content_length is None
+            and len(data) >= limit
+            and self.environ.get("wsgi.input_terminated")
+            # Werkzeug stops reading a streamed (chunked) body quietly at the bound;
+            # one more byte from the server's stream says whether it went on.
+            and self.environ["wsgi.input"].read(1)
+        ):
+            raise BodyTooLarge(limit)
+        return data.decode(errors="replace") if as_text else data
+
+
+class ApiJSONProvider(DefaultJSONProvider):
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            # Flask turns a ValueError into "not valid JSON" (400), never a 500.
+            raise ValueError("JSON nested too deeply") from None
+
+
+def _check_values(body: Any) -> None:
+    """Refuse NUL characters, lone surrogates and absurd nesting, anywhere in the body.
+
+    Walks the value with an explicit stack, so the walk itself cannot recurse
+    too deep whatever the body looks like.
+    """
+    bad: dict[str, list[str]] = {}
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise MalformedBody(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+        if isinstance(value, str):
+            if reason := _unstorable(value):
+                bad.setdefault(path or "_body", []).append(reason)
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                key = str(key)
+                if reason := _unstorable(key):
+                    bad.setdefault(path or "_body", []).append("A member name: " + reason)
+                    key = _UNSTORABLE.sub("\ufffd", key)  # the field name must print
+                stack.append((inner, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((inner, f"{path}.{i}", depth + 1) for i, inner in enumerate(value))
+    if bad:
         raise ValidationFailed(
-            "Text may not contain NUL characters.",
-            errors={field: ["Contains a NUL character."] for field in fields},
+            "Text may not contain NUL characters or unpaired surrogates.", errors=bad
         )
 
 
@@ -57,17 +159,25 @@ def refuse_nul_in_url() -> None:
         from werkzeug.exceptions import NotFound
 
         raise NotFound()
-    _refuse_nul([key for key, value in request.args.items(multi=True) if "\x00" in key + value])
+    fields = [key for key, value in request.args.items(multi=True) if "\x00" in key + value]
+    if fields:
+        raise ValidationFailed(
+            "Text may not contain NUL characters.",
+            errors={field: ["Contains a NUL character."] for field in fields},
+        )
 
 
 def require_json_body() -> None:
-    """415 for a JSON endpoint given another content type; 400 for bad JSON."""
+    """413 over MAX_JSON_BYTES; 415 for another content type; 400 for bad JSON."""
     if request.method not in BODY_METHODS:
         return
     view = current_app.view_functions.get(request.endpoint or "")
     spec = getattr(view, "_spec", None) or {}
     if "body" not in spec or spec.get("content_type") != "application/json":
         return
+    limit = json_body_limit()
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(limit)
     if not request.is_json:
         raise UnsupportedMediaType(
             "This endpoint takes a JSON body (Content-Type: application/json)."
@@ -75,9 +185,11 @@ def require_json_body() -> None:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise MalformedBody("The request body must be a JSON object.")
-    _refuse_nul(_nul_fields(body))
+    _check_values(body)
 
 
 def init_app(app: Flask) -> None:
+    app.request_class = ApiRequest
+    app.json = ApiJSONProvider(app)
     app.before_request(refuse_nul_in_url)
     app.before_request(require_json_body)

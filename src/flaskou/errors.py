@@ -7,6 +7,7 @@ nowhere else, as `application/problem+json`, never as HTML or a traceback.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -84,6 +85,12 @@ class PayloadTooLarge(DomainError):
     slug = "payload-too-large"
 
 
+class InsufficientStorage(DomainError):
+    status = 507
+    title = "Insufficient Storage"
+    slug = "insufficient-storage"
+
+
 class ServiceUnavailable(DomainError):
     status = 503
     title = "Service Unavailable"
@@ -151,6 +158,20 @@ def _is_redis_outage(error: Exception) -> bool:
     return isinstance(error, RedisConnectionError | RedisTimeoutError)
 
 
+def _is_broken_body(error: Exception) -> bool:
+    """The WSGI server could not read the request body: bad chunked framing, or
+    the client stopped sending. The client's fault, never a 500."""
+    try:
+        from gunicorn.http.errors import NoMoreData, ParseException
+    except ImportError:  # pragma: no cover - served by another WSGI server
+        return False
+    return isinstance(error, ParseException | NoMoreData)
+
+
+def _is_disk_full(error: Exception) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def _render_http_error(error: HTTPError) -> Response:
     if error.status_code == 422:
         errors = _flatten_validation(error.detail)
@@ -192,6 +213,10 @@ def register_error_handlers(app: APIFlask) -> None:
         detail = error.description if status != 404 else "No such resource."
         if status == 405:
             detail = "This method is not allowed on this path."
+        if status == 413:
+            # Raised by the body bound (see api.ApiRequest) before the body was read.
+            limit = app.config["SETTINGS"].max_json_bytes
+            detail = f"The request body is larger than MAX_JSON_BYTES ({limit} bytes)."
         return problem(status, detail, headers=headers)
 
     @app.errorhandler(OperationalError)
@@ -221,6 +246,20 @@ def register_error_handlers(app: APIFlask) -> None:
     def handle_unexpected(error: Exception) -> Response:
         if isinstance(error, DBAPIError) and error.connection_invalidated:
             return handle_database_down(error)  # type: ignore[arg-type]
+        if _is_broken_body(error):
+            db.session.rollback()
+            log.info("unreadable request body: %s", error.__class__.__name__)
+            return problem(
+                400,
+                "The request body could not be read (broken chunked encoding or cut short).",
+                slug="malformed-body",
+            )
+        if _is_disk_full(error):
+            db.session.rollback()
+            log.error("storage full: %s", error)
+            return handle_domain_error(
+                InsufficientStorage("There is no space left to store this; nothing was kept.")
+            )
         if _is_redis_outage(error):
             log.error("redis unavailable: %s", error.__class__.__name__)
             return problem(

@@ -75,6 +75,8 @@ class Settings:
     s3_bucket: str | None = None
     redis_url: str | None = None
     max_upload_bytes: int = 100 * 1024 * 1024
+    # Every JSON body is bounded before it is read (uploads have their own limit).
+    max_json_bytes: int = 1024 * 1024
     user_quota_bytes: int = 1024 * 1024 * 1024
     token_ttl_seconds: int = 14 * 24 * 3600
     signup_enabled: bool = True
@@ -99,6 +101,7 @@ class Settings:
             "s3_bucket": _optional(env, "S3_BUCKET"),
             "redis_url": _optional(env, "REDIS_URL"),
             "max_upload_bytes": _positive_int(env, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            "max_json_bytes": _positive_int(env, "MAX_JSON_BYTES", cls.max_json_bytes),
             "user_quota_bytes": _positive_int(env, "USER_QUOTA_BYTES", cls.user_quota_bytes),
             "token_ttl_seconds": _positive_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
             "signup_enabled": _bool(env, "SIGNUP_ENABLED", True),

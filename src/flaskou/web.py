@@ -8,14 +8,9 @@ from flask import Blueprint, Flask, Response, current_app, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import PathConverter
 
-bp = Blueprint("web", __name__)
+from flaskou.headers import DOCS_POLICY, WEB_APP_POLICY
 
-# The web app runs no inline script or style; everything comes from /static.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "object-src 'none'"
-)
+bp = Blueprint("web", __name__)
 
 
 class ClientRouteConverter(PathConverter):
@@ -29,15 +24,16 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _index() -> Response:
+def _page(folder: str, policy: str) -> Response:
     static = Path(current_app.static_folder or "")
-    response = send_from_directory(static / "app", "index.html", max_age=0)
+    response = send_from_directory(static / folder, "index.html", max_age=0)
     response.headers["Cache-Control"] = "no-cache"
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = policy
     return response
+
+
+def _index() -> Response:
+    return _page("app", WEB_APP_POLICY)
 
 
 @bp.get("/")
@@ -48,6 +44,12 @@ def index() -> Response:
 @bp.get("/<client_route:path>")
 def client_route(path: str) -> Response:
     return _index()
+
+
+@bp.get("/api/docs")
+def docs() -> Response:
+    """Interactive API docs (Swagger UI) for /api/v1/openapi.json, with no inline script."""
+    return _page("docs", DOCS_POLICY)
 
 
 @bp.get("/api/docs/assets/<path:filename>")

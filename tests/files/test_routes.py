@@ -243,6 +243,19 @@ class TestConditionalAndRangeRequests:
         assert response.status_code == 200
         assert response.data == b"0123456789"
 
+    def test_if_range_needs_a_strong_match(self, client, stored):
+        etag = self.get(client, stored).headers["ETag"]
+        strong = self.get(client, stored, Range="bytes=2-5", **{"If-Range": etag})
+        assert (strong.status_code, strong.data) == (206, b"2345")
+        # RFC 9110 13.1.5: a weak validator never matches If-Range.
+        weak = self.get(client, stored, Range="bytes=2-5", **{"If-Range": "W/" + etag})
+        assert (weak.status_code, weak.data) == (200, b"0123456789")
+
+    @pytest.mark.parametrize("if_range", ["Tue, 24 Nov 2026 10:00:00 GMT", "garbage", '"'])
+    def test_if_range_with_a_date_or_garbage_sends_everything(self, client, stored, if_range):
+        response = self.get(client, stored, Range="bytes=2-5", **{"If-Range": if_range})
+        assert (response.status_code, response.data) == (200, b"0123456789")
+
 
 def test_large_uploads_stream_through_multipart_parts(client, accounts, storage):
     ada = accounts.create("ada")

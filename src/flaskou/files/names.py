@@ -12,11 +12,23 @@ _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]{0,126}/[A-Za-z0-9][\w!#$&^
 DEFAULT_TYPE = "application/octet-stream"
 
 
+def _display_char(ch: str) -> str:
+    """Controls, format characters (bidi overrides among them), surrogates and
+    unassigned code points go; every separator (line and paragraph separators,
+    no-break and other spaces) becomes a plain space."""
+    category = unicodedata.category(ch)
+    if category[0] == "C":
+        return ""
+    if category[0] == "Z":
+        return " "
+    return ch
+
+
 def clean_filename(raw: str) -> str:
-    """The last path part, without control characters, at most 255 characters."""
+    """The last path part, one line of printable text, at most 255 characters."""
     name = raw.replace("\\", "/").split("/")[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = unicodedata.normalize("NFC", name).strip().strip(".").strip()
+    name = unicodedata.normalize("NFC", "".join(_display_char(ch) for ch in name))
+    name = name.strip().strip(".").strip()
     if not name:
         return "unnamed"
     if len(name) > MAX_FILENAME:

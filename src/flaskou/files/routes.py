@@ -7,6 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import Response, current_app, request
 
+from flaskou.api import streams_body
 from flaskou.auth import auth_required, current_actor, current_user
 from flaskou.errors import DomainError
 from flaskou.files import service
@@ -33,12 +34,23 @@ class RangeNotSatisfiable(DomainError):
     slug = "range-not-satisfiable"
 
 
+def _if_range_holds(etag: str) -> bool:
+    """RFC 9110 13.1.5: a Range is honoured only when If-Range is absent or names
+    the current representation by a strong ETag. A weak ETag, a date (flaskou
+    sends no Last-Modified) or anything unparsable means: send the whole file."""
+    raw = request.headers.get("If-Range")
+    if raw is None:
+        return True
+    raw = raw.strip()
+    return not raw.startswith("W/") and request.if_range.etag == etag
+
+
 def _multipart_body(view: Any) -> Any:
     """Document the multipart body without letting a parser spool it first."""
     spec = view.__dict__.setdefault("_spec", {})
     spec["body"] = FileUploadIn()
     spec["content_type"] = "multipart/form-data"
-    return view
+    return streams_body(view)
 
 
 def _upload_error(error: DomainError) -> DomainError:
@@ -139,9 +151,8 @@ def download(file_id: str) -> Response:
     etag = stored.sha256
     headers = {
         "Content-Disposition": content_disposition(stored.filename),
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "sandbox",
-        "Cache-Control": "private, no-cache",
+        # Opened in a browser anyway, stored content runs nothing (see headers.py for the rest).
+        "Content-Security-Policy": "sandbox; frame-ancestors 'none'",
         "Accept-Ranges": "bytes",
     }
     if request.if_none_match.contains(etag):
@@ -150,10 +161,7 @@ def download(file_id: str) -> Response:
         return response
     start, length, status = 0, stored.size, 200
     ranges = request.range
-    if_range = request.if_range
-    range_applies = ranges is not None and (
-        not (if_range.etag or if_range.date) or if_range.etag == etag
-    )
+    range_applies = ranges is not None and _if_range_holds(etag)
     if ranges is not None and range_applies and len(ranges.ranges) == 1:
         span = ranges.range_for_length(stored.size)
         if span is None:

@@ -14,7 +14,9 @@ included, configure boto3).
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+import errno
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -23,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+
+from flaskou.errors import InsufficientStorage
 
 CHUNK = 256 * 1024
 
@@ -96,20 +100,37 @@ def key_time(key: str) -> datetime | None:
 # --- local directory --------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _disk_full_is_507() -> Iterator[None]:
+    """A full disk (or quota) is the operator's problem, told to the client as 507."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(
+                "The file store is full; nothing of this upload was kept."
+            ) from error
+        raise
+
+
 class LocalWriter(Writer):
     def __init__(self, storage: LocalStorage) -> None:
         self.storage = storage
         self.key = new_key()
         self.temp_path = storage.incoming / f"{self.key}.part"
-        self.handle: Any = open(self.temp_path, "xb")  # noqa: SIM115 - closed in publish/abort
+        with _disk_full_is_507():
+            self.handle: Any = open(self.temp_path, "xb")  # noqa: SIM115 - closed in publish/abort
         self.done = False
 
     def write(self, chunk: bytes) -> None:
-        self.handle.write(chunk)
+        with _disk_full_is_507():
+            self.handle.write(chunk)
 
     def publish(self) -> str:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
+        with _disk_full_is_507():
+            # Buffered bytes may only meet the full disk here, at flush or fsync.
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
         self.handle.close()
         final = self.storage.path_for(self.key)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +145,9 @@ class LocalWriter(Writer):
             return
         self.done = True
         try:
-            self.handle.close()
+            # Closing flushes what is buffered, which fails again on a full disk.
+            with contextlib.suppress(OSError):
+                self.handle.close()
         finally:
             self.temp_path.unlink(missing_ok=True)
 
