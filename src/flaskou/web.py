@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, send_from_directory
-from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import PathConverter
 
 from flaskou.headers import DOCS_POLICY, WEB_APP_POLICY
 
 bp = Blueprint("web", __name__)
+
+# Swagger UI 5 (it reads OpenAPI 3.1), from the swagger-ui-py wheel: no CDN.
+SWAGGER_UI_ASSETS = str(files("swagger_ui") / "static")
 
 
 class ClientRouteConverter(PathConverter):
@@ -55,4 +58,4 @@ def docs() -> Response:
 @bp.get("/api/docs/assets/<path:filename>")
 def docs_asset(filename: str) -> Response:
     """Swagger UI's files, served locally so /api/docs needs no internet access."""
-    return send_from_directory(str(swagger_ui_path), filename, max_age=3600)
+    return send_from_directory(SWAGGER_UI_ASSETS, filename, max_age=3600)
