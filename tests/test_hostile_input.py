@@ -229,3 +229,26 @@ class TestMalformedBodies:
 
     def test_the_server_still_answers_afterwards(self, server):
         assert server.request("GET", "/healthz")[0] == 200
+
+
+def test_a_broken_chunked_upload_answers_400_and_keeps_nothing(server, admin):
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\n\r\n'
+        + b"x" * 70000
+    )
+    chunks = f"{len(body):x}\r\n".encode() + body + b"\r\nnot-a-size\r\n"
+    answer = exchange(
+        server.port,
+        head(
+            "/api/v1/files",
+            "Content-Type: multipart/form-data; boundary=b",
+            "Transfer-Encoding: chunked",
+            f"Authorization: {admin['Authorization']}",
+        ),
+        chunks,
+    )
+    assert answer.status == 400, answer.body
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert server.request("GET", "/api/v1/files", headers=admin)[2]["items"] == []
+    uploads = Path(server.env["INSTANCE_PATH"]) / "uploads"
+    assert [p for p in uploads.rglob("*") if p.is_file()] == []
