@@ -8,7 +8,17 @@ from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 from sqlalchemy import MetaData
 
+from flaskou.errors import DomainError
 from flaskou.extensions import db
+
+
+def one_line(error: DomainError) -> str:
+    """A domain error as the one line a command prints (shared by every domain's CLI)."""
+    if error.errors:
+        return "; ".join(
+            f"{field}: {' '.join(messages)}" for field, messages in sorted(error.errors.items())
+        )
+    return error.detail
 
 
 @click.command("reset-db")

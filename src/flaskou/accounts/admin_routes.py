@@ -6,10 +6,10 @@ from typing import Any
 
 from apiflask import APIBlueprint
 
+from flaskou import lifecycle
 from flaskou.accounts import service
 from flaskou.accounts.schemas import UserAdminUpdateIn, UserListQuery, UserOut, UserPageOut
 from flaskou.auth import auth_required, current_actor
-from flaskou.roles import service as roles
 from flaskou.roles.models import ADMIN_ROLE
 
 bp = APIBlueprint("users_admin", __name__, url_prefix="/api/v1/users", tag="Administration")
@@ -43,7 +43,7 @@ def get_user(username: str) -> Any:
     responses=[200, 403, 404, 409, 422],
 )
 def update_user(username: str, data: dict[str, Any]) -> Any:
-    return service.admin_update_user(
+    return lifecycle.update_user(
         username, actor=current_actor(), is_active=data.get("is_active"), email=data.get("email")
     )
 
@@ -51,9 +51,16 @@ def update_user(username: str, data: dict[str, Any]) -> Any:
 @bp.delete("/<username>")
 @auth_required(ADMIN_ROLE)
 @bp.output({}, status_code=204)
-@bp.doc(summary="Delete a user with their sessions and files", responses=[204, 403, 404, 409])
+@bp.doc(
+    summary="Delete a user with their sessions and files",
+    description=(
+        "Of concurrent deletions of one user exactly one succeeds and is audited; "
+        "the others answer 404."
+    ),
+    responses=[204, 403, 404, 409],
+)
 def delete_user(username: str) -> tuple[str, int]:
-    service.admin_delete_user(username, actor=current_actor())
+    lifecycle.delete_user(username, actor=current_actor())
     return "", 204
 
 
@@ -62,12 +69,16 @@ def delete_user(username: str) -> tuple[str, int]:
 @bp.output(UserOut)
 @bp.doc(summary="Grant a role (idempotent)", responses=[200, 403, 404])
 def grant_role(username: str, role: str) -> Any:
-    return roles.grant_role(username, role, actor=current_actor())
+    return service.grant_role(username, role, actor=current_actor())
 
 
 @bp.delete("/<username>/roles/<role>")
 @auth_required(ADMIN_ROLE)
 @bp.output(UserOut)
-@bp.doc(summary="Revoke a role (idempotent)", responses=[200, 403, 404, 409])
+@bp.doc(
+    summary="Revoke a role (idempotent)",
+    description="Only the request that actually took the role away is audited.",
+    responses=[200, 403, 404, 409],
+)
 def revoke_role(username: str, role: str) -> Any:
-    return roles.revoke_role(username, role, actor=current_actor())
+    return service.revoke_role(username, role, actor=current_actor())

@@ -8,20 +8,13 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from flaskou import lifecycle
 from flaskou.accounts import service
 from flaskou.audit.service import Actor
+from flaskou.cli import one_line
 from flaskou.errors import DomainError
-from flaskou.roles import service as roles
 
 users_cli = AppGroup("users", help="List users, (de)activate them, grant and revoke roles.")
-
-
-def one_line(error: DomainError) -> str:
-    if error.errors:
-        return "; ".join(
-            f"{field}: {' '.join(messages)}" for field, messages in sorted(error.errors.items())
-        )
-    return error.detail
 
 
 @click.command("create-admin")
@@ -103,7 +96,7 @@ def activate_command(username: str) -> None:
     """Let USERNAME log in again."""
     _run(
         f"{username} is active.",
-        lambda: service.admin_update_user(username, actor=Actor.operator(), is_active=True),
+        lambda: lifecycle.update_user(username, actor=Actor.operator(), is_active=True),
     )
 
 
@@ -113,7 +106,7 @@ def deactivate_command(username: str) -> None:
     """Block USERNAME from logging in and revoke their sessions."""
     _run(
         f"{username} is inactive; their sessions are revoked.",
-        lambda: service.admin_update_user(username, actor=Actor.operator(), is_active=False),
+        lambda: lifecycle.update_user(username, actor=Actor.operator(), is_active=False),
     )
 
 
@@ -124,7 +117,7 @@ def grant_command(username: str, role: str) -> None:
     """Give USERNAME the ROLE."""
     _run(
         f"{username} holds {role}.",
-        lambda: roles.grant_role(username, role, actor=Actor.operator()),
+        lambda: service.grant_role(username, role, actor=Actor.operator()),
     )
 
 
@@ -135,7 +128,7 @@ def revoke_command(username: str, role: str) -> None:
     """Take ROLE away from USERNAME."""
     _run(
         f"{username} does not hold {role}.",
-        lambda: roles.revoke_role(username, role, actor=Actor.operator()),
+        lambda: service.revoke_role(username, role, actor=Actor.operator()),
     )
 
 

@@ -7,10 +7,10 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import current_app
 
+from flaskou import lifecycle
 from flaskou.accounts import service
 from flaskou.accounts.schemas import UserCreateIn, UserDeleteMeIn, UserOut, UserUpdateMeIn
 from flaskou.auth import auth_required, current_actor, current_principal, current_user
-from flaskou.sessions import service as sessions
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
 
@@ -48,27 +48,30 @@ def get_me() -> Any:
 )
 def update_me(data: dict[str, Any]) -> Any:
     principal = current_principal()
-    user, password_changed = service.update_profile(
+    return lifecycle.update_own_profile(
         principal.user,
+        principal.session,
         current_password=data["current_password"],
         actor=current_actor(),
         email=data.get("email"),
         password=data.get("password"),
     )
-    if password_changed:
-        sessions.revoke_all_sessions(
-            user, actor=current_actor(), keep=principal.session, reason="password changed"
-        )
-    return user
 
 
 @bp.delete("/users/me")
 @auth_required()
 @bp.input(UserDeleteMeIn, arg_name="data")
 @bp.output({}, status_code=204)
-@bp.doc(summary="Delete the caller's account", responses=[204, 403, 409])
+@bp.doc(
+    summary="Delete the caller's account",
+    description=(
+        "404 when a concurrent request (another of the caller's, or an admin's) "
+        "deleted the account first: exactly one deletion happens and is audited."
+    ),
+    responses=[204, 403, 404, 409],
+)
 def delete_me(data: dict[str, Any]) -> tuple[str, int]:
-    service.delete_account(
+    lifecycle.delete_own_account(
         current_user(), current_password=data["current_password"], actor=current_actor()
     )
     return "", 204

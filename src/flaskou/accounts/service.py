@@ -1,4 +1,12 @@
-"""Account rules: who may sign up, how credentials are checked and changed."""
+"""Account rules: who may sign up, how credentials are checked and changed,
+who holds which role, and the last-admin guard.
+
+accounts sits above audit and roles and below sessions and files, so it never
+imports those two. What must also happen to a user's sessions and files when
+the account changes (deletion, deactivation, a new password) is arranged by
+flaskou.lifecycle, which calls the functions here that do not commit
+(`begin_deletion`, `stage_admin_update`) and finishes the transaction itself.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +14,17 @@ import re
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, or_, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Uuid, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
 from flaskou.accounts import passwords
 from flaskou.accounts.models import User
-from flaskou.audit.service import Actor, record
+from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from flaskou.extensions import db
 from flaskou.pagination import Page, decode_cursor, page_of
 from flaskou.roles.models import ADMIN_ROLE, Role, user_roles
-from flaskou.roles.service import ensure_admin_role
+from flaskou.roles.service import ensure_admin_role, get_role
 
 USERNAME_PATTERN = re.compile(r"^[a-z\d](?:[a-z\d]|-(?=[a-z\d])){0,38}$")
 PASSWORD_MIN = 8
@@ -184,10 +192,15 @@ def guard_last_admin(user: User, what: str) -> None:
     other at the same moment are thus serialized, and the second one sees
     the first one's change and is refused.
     """
+    username = user.username
     db.session.execute(
         text("UPDATE roles SET name = name WHERE name = :name"), {"name": ADMIN_ROLE}
     )
-    db.session.refresh(user)
+    try:
+        db.session.refresh(user)
+    except InvalidRequestError:  # deleted by a request that held the lock before us
+        db.session.rollback()
+        raise NotFound(f"No user named {username!r}.") from None
     if is_last_active_admin(user):
         db.session.rollback()
         raise Conflict(f"{user.username} is the last active admin; {what} would leave none.")
@@ -226,22 +239,43 @@ def update_profile(
     return user, password_changed
 
 
-def delete_account(user: User, *, current_password: str, actor: Actor) -> None:
-    require_password(user, current_password)
-    guard_last_admin(user, "deleting this account")
-    record(actor, "account_deleted", target=user.username)
-    _delete_user(user)
+_LOCK_USER = text("UPDATE users SET is_active = is_active WHERE id = :id").bindparams(
+    bindparam("id", type_=Uuid())
+)
 
 
-def _delete_user(user: User) -> None:
-    """Delete a user with their sessions and files (rows cascade; contents after)."""
-    from flaskou.files import service as files
-    from flaskou.files.storage import current_storage
+def begin_deletion(user: User, what: str) -> None:
+    """Start deleting a user; nothing is committed yet.
 
-    keys = files.storage_keys_of(user)
-    db.session.delete(user)
+    The last-admin guard runs first, then the user's row is locked, so
+    nothing can be added to the account (an upload locks the same row) until
+    the deletion commits or rolls back. A user deleted meanwhile is NotFound.
+    """
+    guard_last_admin(user, what)
+    if rows_changed(db.session.execute(_LOCK_USER, {"id": user.id})) != 1:
+        db.session.rollback()
+        raise NotFound(f"No user named {user.username!r}.")
+
+
+def finish_deletion(user: User, *, actor: Actor, action: str) -> None:
+    """Delete the user's row (sessions, files rows and role links cascade),
+    record `action` in the same transaction and commit.
+
+    The DELETE is conditional on the row being there, so of concurrent
+    deletions exactly one records its event; the others are NotFound.
+    """
+    username = user.username
+    # The event goes in first: when users delete themselves it names them, and
+    # the DELETE then clears its link to the account like any other event's.
+    record(actor, action, target=username)
+    db.session.flush()
+    result = db.session.execute(
+        delete(User).where(User.id == user.id).execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        db.session.rollback()
+        raise NotFound(f"No user named {username!r}.")
     db.session.commit()
-    files.forget_contents(current_storage(), keys)
 
 
 def create_admin(username: str, email: str, password: str) -> User:
@@ -284,31 +318,47 @@ def list_users(*, limit: int, cursor: str | None, q: str | None = None) -> Page[
     return page_of(rows, limit, lambda user: (user.username,))
 
 
-def set_active(user: User, active: bool, *, actor: Actor) -> bool:
-    """Activate or deactivate; deactivation revokes every session. True if it changed."""
-    from flaskou.sessions.models import LoginSession
+def set_active(user: User, active: bool) -> bool:
+    """Activate or deactivate, uncommitted. True if this call changed it.
 
+    Conditional on the current value, so of concurrent identical changes one
+    reports the change (and is audited); the others change nothing.
+    """
     if active == user.is_active:
         return False
     if not active:
         guard_last_admin(user, "deactivating this user")
-        db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
-    user.is_active = active
+        if active == user.is_active:  # the guard reloaded it: changed meanwhile
+            return False
+    result = db.session.execute(
+        update(User)
+        .where(User.id == user.id, User.is_active.is_(not active))
+        .values(is_active=active)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    db.session.expire(user, ["is_active"])
     return True
 
 
-def admin_update_user(
-    username: str, *, actor: Actor, is_active: bool | None = None, email: str | None = None
-) -> User:
-    user = get_user(username)
+def stage_admin_update(
+    user: User, *, actor: Actor, is_active: bool | None = None, email: str | None = None
+) -> dict[str, Any]:
+    """An admin's change to a user, recorded but not committed: answers what changed.
+
+    The caller commits with `commit_profile_change` (after it has also done
+    what a deactivation implies, such as ending the user's sessions).
+    """
     changed: dict[str, Any] = {}
     # Activation first: its last-admin guard reloads the user from the database.
-    if is_active is not None and set_active(user, is_active, actor=actor):
+    if is_active is not None and set_active(user, is_active):
         changed["is_active"] = is_active
     if email is not None:
         try:
             new_email = normalize_email(email)
         except ValueError as exc:
+            db.session.rollback()
             raise ValidationFailed(
                 "Some fields are invalid.", errors={"email": [str(exc)]}
             ) from None
@@ -318,12 +368,47 @@ def admin_update_user(
             changed["email"] = new_email
     if changed:
         record(actor, "user_updated", target=user.username, **changed)
+    return changed
+
+
+def commit_profile_change() -> None:
+    """Commit a staged change; an email taken concurrently loses with a 409."""
     _commit_email_change()
+
+
+# --- roles held -------------------------------------------------------------
+
+
+def grant_role(username: str, role_name: str, *, actor: Actor) -> User:
+    """Give a user a role (idempotent). Answers the user."""
+    user = get_user(username)
+    role = get_role(role_name)
+    if not user.has_role(role.name):
+        user.roles.append(role)
+        record(actor, "role_granted", target=user.username, role=role.name)
+        try:
+            db.session.commit()
+        except IntegrityError:  # granted concurrently: the end state is what was asked
+            db.session.rollback()
+        db.session.refresh(user)
     return user
 
 
-def admin_delete_user(username: str, *, actor: Actor) -> None:
+def revoke_role(username: str, role_name: str, *, actor: Actor) -> User:
+    """Take a role from a user (idempotent); never the last active admin's admin role.
+
+    The link is removed by a conditional DELETE: of concurrent revocations
+    only the one that removed it records `role_revoked`.
+    """
     user = get_user(username)
-    guard_last_admin(user, "deleting this user")
-    record(actor, "user_deleted", target=user.username)
-    _delete_user(user)
+    role = get_role(role_name)
+    if role.name == ADMIN_ROLE:
+        guard_last_admin(user, "taking the admin role away")
+    result = db.session.execute(
+        delete(user_roles).where(user_roles.c.user_id == user.id, user_roles.c.role_id == role.id)
+    )
+    if rows_changed(result) == 1:
+        record(actor, "role_revoked", target=user.username, role=role.name)
+    db.session.commit()
+    db.session.refresh(user)
+    return user

@@ -3,23 +3,25 @@
 `record()` adds the event to the current transaction, so an event is stored
 if and only if the change it describes is committed. Callers never pass a
 password or a token; `detail` holds names, ids and flags only.
+
+audit is the bottom of the domain packages (see tests/test_architecture.py):
+every other domain records events, so it imports none of them. Who acted is
+therefore anything with an id and a username (`Person`), not accounts' User.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+import uuid
+from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Result, and_, or_, select
 
 from flaskou.audit.models import AuditEvent
 from flaskou.errors import ValidationFailed
 from flaskou.extensions import db
 from flaskou.models import utcnow
 from flaskou.pagination import Page, decode_cursor, page_of
-
-if TYPE_CHECKING:
-    from flaskou.accounts.models import User
 
 ACTIONS = (
     "signup",
@@ -42,11 +44,21 @@ ACTIONS = (
 )
 
 
+class Person(Protocol):
+    """Someone who can act: an account, as far as the audit trail cares."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def username(self) -> str: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class Actor:
     """Who is acting and from where: a user (or None) and a client address."""
 
-    user: User | None
+    user: Person | None
     ip: str
 
     @classmethod
@@ -60,7 +72,7 @@ def record(
     action: str,
     *,
     target: str | None = None,
-    user: User | None = None,
+    user: Person | None = None,
     **detail: Any,
 ) -> AuditEvent:
     assert action in ACTIONS, action
@@ -76,6 +88,16 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows a DELETE or UPDATE changed, i.e. whether there is anything to record.
+
+    Every domain makes a change conditional (`DELETE ... WHERE` the row is
+    still there) and records its event only when the count says it won, in
+    the same transaction: of concurrent requests exactly one is audited.
+    """
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def list_events(

@@ -1,4 +1,10 @@
-"""File rules: ownership, quotas, publishing and deletion."""
+"""File rules: ownership, quotas, publishing and deletion.
+
+files is at the top of the domain packages: it may use accounts (owners),
+roles and audit, and nothing imports it but routes, the CLI and
+flaskou.lifecycle (which asks it for an account's storage keys before a
+deletion and removes the contents after the commit).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import Uuid, and_, bindparam, func, or_, select, text
+from sqlalchemy import Uuid, and_, bindparam, delete, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from flaskou.accounts.models import User
-from flaskou.audit.service import Actor, record
+from flaskou.accounts.service import get_user
+from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import Forbidden, NotFound
 from flaskou.extensions import db
 from flaskou.files.models import StoredFile
@@ -45,7 +52,9 @@ def save_upload(
     """
     published = False
     try:
-        db.session.execute(_LOCK_OWNER, {"id": owner.id})
+        if rows_changed(db.session.execute(_LOCK_OWNER, {"id": owner.id})) != 1:
+            # The account was deleted while the upload was being received.
+            raise NotFound("No such user.")
         if bytes_used(owner) + received.size > quota:
             raise QuotaExceeded(
                 "This upload would take you over your storage quota (USER_QUOTA_BYTES)."
@@ -102,8 +111,6 @@ def list_files(
     if owner is not None and owner != viewer.username:
         if not viewer.has_role(ADMIN_ROLE):
             raise Forbidden("Only admins may list other users' files.")
-        from flaskou.accounts.service import get_user
-
         owner_id = get_user(owner).id
     query = select(StoredFile).where(StoredFile.owner_id == owner_id)
     if cursor is not None:
@@ -123,12 +130,25 @@ def list_files(
 
 
 def delete_file(viewer: User, file_id: str, *, storage: Storage, actor: Actor) -> None:
+    """Delete a file's row, then (after the commit) its stored content.
+
+    The DELETE is conditional on the row still being there: of concurrent
+    deletions exactly one removes it, records `file_deleted` and removes the
+    content; the others are told the file does not exist.
+    """
     stored = get_file(viewer, file_id)
-    key = stored.storage_key
-    record(actor, "file_deleted", target=str(stored.id), owner=stored.owner)
-    db.session.delete(stored)
+    file_key, storage_key, owner = stored.id, stored.storage_key, stored.owner
+    result = db.session.execute(
+        delete(StoredFile)
+        .where(StoredFile.id == file_key)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        db.session.rollback()
+        raise NotFound("No such file.")
+    record(actor, "file_deleted", target=str(file_key), owner=owner)
     db.session.commit()
-    _forget_content(storage, [key])
+    _forget_content(storage, [storage_key])
 
 
 def storage_keys_of(user: User) -> list[str]:

@@ -6,8 +6,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from flaskou.accounts.cli import one_line
 from flaskou.audit.service import Actor
+from flaskou.cli import one_line
 from flaskou.errors import DomainError
 from flaskou.roles import service
 

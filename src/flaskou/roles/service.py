@@ -1,14 +1,18 @@
-"""Role rules: the catalogue of roles and who holds them."""
+"""Role rules: the catalogue of roles.
+
+Who holds a role is an account matter (granting and revoking live in
+accounts.service, next to the last-admin guard): roles sits below accounts
+and knows nothing of users.
+"""
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from flaskou.accounts.models import User
-from flaskou.audit.service import Actor, record
+from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import Conflict, NotFound, ValidationFailed
 from flaskou.extensions import db
 from flaskou.roles.models import ADMIN_ROLE, Role
@@ -98,39 +102,13 @@ def delete_role(name: str, *, actor: Actor) -> None:
     role = get_role(name)
     if role.name == ADMIN_ROLE:
         raise Conflict("The built-in admin role cannot be deleted.")
+    # Conditional on the row still being there: of concurrent deletions only
+    # the one whose DELETE removed it records the event; the others find nothing.
+    result = db.session.execute(
+        delete(Role).where(Role.id == role.id).execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        db.session.rollback()
+        raise NotFound(f"No role named {name!r}.")
     record(actor, "role_deleted", target=name)
-    db.session.delete(role)
     db.session.commit()
-
-
-def grant_role(username: str, role_name: str, *, actor: Actor) -> User:
-    """Give a user a role (idempotent). Answers the user."""
-    from flaskou.accounts.service import get_user
-
-    user = get_user(username)
-    role = get_role(role_name)
-    if not user.has_role(role.name):
-        user.roles.append(role)
-        record(actor, "role_granted", target=user.username, role=role.name)
-        try:
-            db.session.commit()
-        except IntegrityError:  # granted concurrently: the end state is what was asked
-            db.session.rollback()
-        db.session.refresh(user)
-    return user
-
-
-def revoke_role(username: str, role_name: str, *, actor: Actor) -> User:
-    """Take a role from a user (idempotent); never the last active admin's admin role."""
-    from flaskou.accounts.service import get_user, guard_last_admin
-
-    user = get_user(username)
-    role = get_role(role_name)
-    if role.name == ADMIN_ROLE:
-        guard_last_admin(user, "taking the admin role away")
-    if user.has_role(role.name):
-        user.roles.remove(role)
-        record(actor, "role_revoked", target=user.username, role=role.name)
-        db.session.commit()
-        db.session.refresh(user)
-    return user

@@ -111,12 +111,17 @@ def login(data: dict[str, Any]) -> Any:
 @bp.post("/logout")
 @auth_required()
 @bp.output({}, status_code=204)
-@bp.doc(summary="Log out (revoke the current session)")
+@bp.doc(
+    summary="Log out (revoke the current session)",
+    description=(
+        "Answers 204 and clears the cookie even when a concurrent request revoked "
+        "this session first; only the request that revoked it is audited."
+    ),
+)
 def logout() -> Response:
     principal = current_principal()
-    service.revoke_session(
-        principal.user, principal.session.id, actor=current_actor(), action="logout"
-    )
+    # A session revoked meanwhile still answers 204: it is gone either way.
+    service.logout(principal.user, principal.session.id, actor=current_actor())
     response = Response(status=204)
     response.delete_cookie(
         COOKIE_NAME, path="/", secure=request.is_secure, httponly=True, samesite="Strict"
@@ -138,7 +143,13 @@ def list_tokens() -> dict[str, Any]:
 @bp.delete("/tokens")
 @auth_required()
 @bp.output({}, status_code=204)
-@bp.doc(summary="Log out everywhere (revoke every session of the caller)")
+@bp.doc(
+    summary="Log out everywhere (revoke every session of the caller)",
+    description=(
+        "The audit event counts the sessions this request revoked; a request that "
+        "finds none left (a concurrent one was first) records nothing."
+    ),
+)
 def revoke_all() -> tuple[str, int]:
     service.revoke_all_sessions(current_principal().user, actor=current_actor())
     return "", 204
@@ -147,7 +158,14 @@ def revoke_all() -> tuple[str, int]:
 @bp.delete("/tokens/<session_id>")
 @auth_required()
 @bp.output({}, status_code=204)
-@bp.doc(summary="Revoke one of the caller's sessions", responses=[204, 404])
+@bp.doc(
+    summary="Revoke one of the caller's sessions",
+    description=(
+        "404 when the id is not one of the caller's live sessions, including one "
+        "a concurrent request has just revoked: exactly one request revokes it."
+    ),
+    responses=[204, 404],
+)
 def revoke_one(session_id: str) -> tuple[str, int]:
     service.revoke_session(current_principal().user, session_id, actor=current_actor())
     return "", 204

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 
 from flaskou.accounts import service as accounts
 from flaskou.accounts.models import User
-from flaskou.audit.service import Actor, record
+from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import NotFound
 from flaskou.extensions import db
 from flaskou.models import utcnow
@@ -105,23 +105,60 @@ def live_sessions(user: User) -> list[LoginSession]:
     )
 
 
-def revoke_session(
-    user: User, session_id: uuid.UUID | str, *, actor: Actor, action: str = "session_revoked"
-) -> LoginSession:
-    """Revoke one of the user's own sessions; anyone else's is 'not found'."""
+def _session_key(session_id: uuid.UUID | str) -> uuid.UUID:
     try:
-        key = session_id if isinstance(session_id, uuid.UUID) else uuid.UUID(session_id)
+        return session_id if isinstance(session_id, uuid.UUID) else uuid.UUID(session_id)
     except ValueError:
         raise NotFound("No such session.") from None
-    session = db.session.scalar(
-        select(LoginSession).where(LoginSession.id == key, LoginSession.user_id == user.id)
+
+
+def _end_session(user: User, key: uuid.UUID) -> bool:
+    """Delete one of the user's sessions, uncommitted; False if it was not there.
+
+    A conditional DELETE, not a read then a delete: of concurrent revocations
+    of one session exactly one removes the row (PostgreSQL makes the others
+    wait for its commit and then match nothing; SQLite runs writers one at a
+    time), and only that one may record an event.
+    """
+    result = db.session.execute(
+        delete(LoginSession)
+        .where(LoginSession.id == key, LoginSession.user_id == user.id)
+        .execution_options(synchronize_session=False)
     )
-    if session is None:
+    return rows_changed(result) == 1
+
+
+def revoke_session(user: User, session_id: uuid.UUID | str, *, actor: Actor) -> None:
+    """Revoke one of the user's own sessions; anyone else's, or one already
+    revoked (by a concurrent request too), is 'not found'."""
+    key = _session_key(session_id)
+    if not _end_session(user, key):
+        db.session.rollback()
         raise NotFound("No such session.")
-    db.session.delete(session)
-    record(actor, action, target=str(session.id))
+    record(actor, "session_revoked", target=str(key))
     db.session.commit()
-    return session
+
+
+def logout(user: User, session_id: uuid.UUID, *, actor: Actor) -> bool:
+    """End the caller's current session. False if a concurrent request (a
+    revocation, "log out everywhere") ended it first: the goal holds, so this
+    is no error, but only the request that ended it is audited."""
+    ended = _end_session(user, session_id)
+    if ended:
+        record(actor, "logout", target=str(session_id))
+    db.session.commit()
+    return ended
+
+
+def end_all_sessions(user: User) -> int:
+    """Delete every session of the user, uncommitted and unaudited: for a
+    change recorded by its own event (a deactivation) in the same transaction."""
+    result = db.session.execute(
+        delete(LoginSession)
+        .where(LoginSession.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
+    return rows_changed(result)
 
 
 def revoke_all_sessions(
@@ -131,11 +168,17 @@ def revoke_all_sessions(
     keep: LoginSession | None = None,
     reason: str = "log out everywhere",
 ) -> int:
+    """Revoke every session of the user but `keep`; answers how many.
+
+    The event carries the count this request actually deleted; when a
+    concurrent request deleted them all first, nothing changed and nothing is
+    recorded.
+    """
     statement = delete(LoginSession).where(LoginSession.user_id == user.id)
     if keep is not None:
         statement = statement.where(LoginSession.id != keep.id)
-    result = db.session.execute(statement.execution_options(synchronize_session=False))
-    count = int(getattr(result, "rowcount", 0) or 0)
-    record(actor, "session_revoked", target=user.username, all=True, count=count, reason=reason)
+    count = rows_changed(db.session.execute(statement.execution_options(synchronize_session=False)))
+    if count:
+        record(actor, "session_revoked", target=user.username, all=True, count=count, reason=reason)
     db.session.commit()
     return count
