@@ -52,9 +52,7 @@ def test_fifty_deletions_of_one_file_over_http(
     assert stored_names(storage) == []
 
 
-def test_only_the_winning_deletion_removes_the_content(
-    app, client, accounts, storage, monkeypatch
-):
+def test_only_the_winning_deletion_removes_the_content(app, client, accounts, storage, monkeypatch):
     """The requests are held just past the ownership check, so all of them
     overlap; the stored object must still be removed exactly once."""
     from flaskou.files import service

@@ -55,9 +55,7 @@ def test_fifty_revocations_of_one_role_from_one_user(server, root):
 
     answers = at_once(
         [
-            lambda: server.request(
-                "DELETE", "/api/v1/users/bob/roles/editor", headers=bearer(root)
-            )
+            lambda: server.request("DELETE", "/api/v1/users/bob/roles/editor", headers=bearer(root))
             for _ in range(PARALLEL)
         ]
     )

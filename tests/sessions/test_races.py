@@ -92,13 +92,15 @@ def test_logout_racing_log_out_everywhere_never_answers_404(app, accounts, monke
     monkeypatch.setattr(routes, "current_principal", current_principal_together)
     for round_ in range(ROUNDS):
         user = accounts.create(f"ada{round_}")  # one account, one session
-        (session,) = accounts.client.get("/api/v1/tokens", headers=user.headers).get_json()[
-            "items"
-        ]
+        (session,) = accounts.client.get("/api/v1/tokens", headers=user.headers).get_json()["items"]
         logout, everywhere = at_once(
             [
-                lambda: app.test_client().post("/api/v1/logout", headers=user.headers),
-                lambda: app.test_client().delete("/api/v1/tokens", headers=user.headers),
+                lambda headers=user.headers: app.test_client().post(
+                    "/api/v1/logout", headers=headers
+                ),
+                lambda headers=user.headers: app.test_client().delete(
+                    "/api/v1/tokens", headers=headers
+                ),
             ]
         )
         # Whichever revoked it, both callers see their goal reached...
