@@ -251,10 +251,11 @@ def begin_deletion(user: User, what: str) -> None:
     nothing can be added to the account (an upload locks the same row) until
     the deletion commits or rolls back. A user deleted meanwhile is NotFound.
     """
+    username, user_id = user.username, user.id  # still readable after a rollback
     guard_last_admin(user, what)
-    if rows_changed(db.session.execute(_LOCK_USER, {"id": user.id})) != 1:
+    if rows_changed(db.session.execute(_LOCK_USER, {"id": user_id})) != 1:
         db.session.rollback()
-        raise NotFound(f"No user named {user.username!r}.")
+        raise NotFound(f"No user named {username!r}.")
 
 
 def finish_deletion(user: User, *, actor: Actor, action: str) -> None:
