@@ -325,6 +325,7 @@ def set_active(user: User, active: bool) -> bool:
     Conditional on the current value, so of concurrent identical changes one
     reports the change (and is audited); the others change nothing.
     """
+    username, user_id = user.username, user.id
     if active == user.is_active:
         return False
     if not active:
@@ -333,11 +334,14 @@ def set_active(user: User, active: bool) -> bool:
             return False
     result = db.session.execute(
         update(User)
-        .where(User.id == user.id, User.is_active.is_(not active))
+        .where(User.id == user_id, User.is_active.is_(not active))
         .values(is_active=active)
         .execution_options(synchronize_session=False)
     )
     if rows_changed(result) != 1:
+        if db.session.scalar(select(User.id).where(User.id == user_id)) is None:
+            db.session.rollback()  # deleted meanwhile
+            raise NotFound(f"No user named {username!r}.")
         return False
     db.session.expire(user, ["is_active"])
     return True
