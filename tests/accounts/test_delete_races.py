@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.multipart import file_body
 from tests.support.races import (
     PASSWORD,
     at_once,
@@ -125,3 +126,25 @@ def test_fifty_deactivations_of_one_user(server):
     assert count_events("user_updated", target="bob") == 1
     for token in (bob, other_bob):
         assert server.request("GET", "/api/v1/users/me", headers=bearer(token))[0] == 401
+
+
+def test_uploads_racing_the_deletion_of_their_account_leave_nothing_behind(server, storage):
+    root = signup_and_login(server, "root", admin=True)
+    bob = signup_and_login(server, "bob")
+
+    def upload():
+        body, content_type = file_body(b"racing " * 1000, "race.txt")
+        return server.request(
+            "POST", "/api/v1/files", raw=body, headers={**bearer(bob), "Content-Type": content_type}
+        )
+
+    uploads = [upload] * 20
+    deletion = [lambda: server.request("DELETE", "/api/v1/users/bob", headers=bearer(root))]
+    *uploaded, deleted = at_once(uploads + deletion)
+
+    assert deleted[0] == 204, deleted
+    # An upload committed before the deletion is deleted with the account; one
+    # that comes after finds the account gone (401 or 404) and keeps nothing.
+    assert {status for status, _, _ in uploaded} <= {201, 401, 404}, uploaded
+    assert stored_names(storage) == []
+    assert count_events("user_deleted", target="bob") == 1
