@@ -63,3 +63,8 @@ screenshots: install ## photograph the web app into docs/screenshots (for the RE
 
 clean: ## remove the virtualenv and caches (keeps ./instance)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
+
+.PHONY: loadtest
+loadtest: install ## 200 clients for 60 s through nginx to 2 instances; checks nothing is lost, writes docs/loadtest.md
+	@scripts/install-test-deps.sh
+	$(BIN)/python -m benchmarks.loadtest --clients 200 --seconds 60 --report docs/loadtest.md

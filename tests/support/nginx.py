@@ -15,7 +15,9 @@ SITE = ROOT / "docker" / "nginx.conf"
 
 
 class Nginx:
-    def __init__(self, upstream_ports: list[int], directory: Path) -> None:
+    def __init__(
+        self, upstream_ports: list[int], directory: Path, *, worker_connections: int = 256
+    ) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
             raise RuntimeError("nginx not found; `make test` installs it")
@@ -32,7 +34,8 @@ class Nginx:
             "worker_processes 1;\n"
             f"pid {directory}/nginx.pid;\n"
             f"error_log {directory}/error.log;\n"
-            "events { worker_connections 256; }\n"
+            # Each proxied request takes two connections (client and upstream).
+            f"events {{ worker_connections {worker_connections}; }}\n"
             "http {\n"
             f"  access_log {directory}/access.log;\n"
             f"  client_body_temp_path {directory}/body;\n"
