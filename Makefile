@@ -23,7 +23,7 @@ run: install ## serve flaskou on http://127.0.0.1:5000 (SQLite in ./instance)
 	  $(BIN)/flask --app flaskou db upgrade && \
 	  $(BIN)/flask --app flaskou ensure-admin && \
 	  echo "flaskou: serving on http://127.0.0.1:5000 (Ctrl-C stops)" && \
-	  exec $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:5000 --workers 1 --threads 8 flaskou.wsgi:app
+	  exec $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:5000 --workers 1 flaskou.wsgi:app
 
 test: install ## run every test, on SQLite and then on a real PostgreSQL
 	@scripts/install-test-deps.sh
