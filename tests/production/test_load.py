@@ -58,8 +58,9 @@ def test_the_checker_sees_lost_extra_and_unrevoked_state(short_run):
             "SELECT storage_key FROM files WHERE id = %s", (corrupt_id,)
         ).fetchone()
         db.execute(
-            "INSERT INTO users (id, username, email, password_hash, is_active, created_at) "
-            "VALUES (%s, 'phantom', 'phantom@example.com', 'x', true, now())",
+            "INSERT INTO users (id, username, email, password_hash, is_active, created_at, "
+            "updated_at) "
+            "VALUES (%s, 'phantom', 'phantom@example.com', 'x', true, now(), now())",
             (uuid.uuid4(),),
         )
         revoked_token, revoked_id = ledger.revoked[0]
