@@ -17,6 +17,9 @@ $(BIN)/.installed: pyproject.toml scripts/bootstrap-venv.sh
 
 install: $(BIN)/.installed ## create the virtualenv and install flaskou into it
 
+# One gevent worker: login throttling counts in process memory here (no
+# REDIS_URL), so a second worker would double the limit; gevent lets the one
+# worker serve many connections, slow ones included.
 run: install ## serve flaskou on http://127.0.0.1:5000 (SQLite in ./instance)
 	@mkdir -p $(INSTANCE_PATH)
 	@export FLASK_DEBUG=1 INSTANCE_PATH=$(INSTANCE_PATH); \
