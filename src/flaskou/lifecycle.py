@@ -43,12 +43,16 @@ def update_own_profile(
     password: str | None = None,
 ) -> User:
     """Change the caller's email and/or password; a new password ends every
-    other session of theirs (the one making the change stays)."""
-    user, password_changed = accounts.update_profile(
+    other session of theirs (the one making the change stays), in the same
+    transaction: no moment where the new password exists beside old sessions."""
+    user, password_changed = accounts.stage_profile_update(
         user, current_password=current_password, actor=actor, email=email, password=password
     )
     if password_changed:
-        sessions.revoke_all_sessions(user, actor=actor, keep=session, reason="password changed")
+        sessions.stage_revoke_all_sessions(
+            user, actor=actor, keep=session, reason="password changed"
+        )
+    accounts.commit_profile_change()
     return user
 
 

@@ -206,7 +206,7 @@ def guard_last_admin(user: User, what: str) -> None:
         raise Conflict(f"{user.username} is the last active admin; {what} would leave none.")
 
 
-def update_profile(
+def stage_profile_update(
     user: User,
     *,
     current_password: str,
@@ -214,7 +214,8 @@ def update_profile(
     email: str | None = None,
     password: str | None = None,
 ) -> tuple[User, bool]:
-    """Change the caller's email and/or password. Returns (user, password_changed)."""
+    """Change the caller's email and/or password, uncommitted (see
+    commit_profile_change). Returns (user, password_changed)."""
     errors: dict[str, list[str]] = {}
     new_email = None
     if email is not None:
@@ -235,7 +236,6 @@ def update_profile(
     if password is not None:
         user.password_hash = passwords.hash_password(password)
         record(actor, "password_changed", target=user.username)
-    _commit_email_change()
     return user, password_changed
 
 

@@ -161,14 +161,15 @@ def end_all_sessions(user: User) -> int:
     return rows_changed(result)
 
 
-def revoke_all_sessions(
+def stage_revoke_all_sessions(
     user: User,
     *,
     actor: Actor,
     keep: LoginSession | None = None,
     reason: str = "log out everywhere",
 ) -> int:
-    """Revoke every session of the user but `keep`; answers how many.
+    """Revoke every session of the user but `keep`, uncommitted, so it can join
+    the change that causes it (a new password); answers how many.
 
     The event carries the count this request actually deleted; when a
     concurrent request deleted them all first, nothing changed and nothing is
@@ -180,5 +181,11 @@ def revoke_all_sessions(
     count = rows_changed(db.session.execute(statement.execution_options(synchronize_session=False)))
     if count:
         record(actor, "session_revoked", target=user.username, all=True, count=count, reason=reason)
+    return count
+
+
+def revoke_all_sessions(user: User, *, actor: Actor) -> int:
+    """Log out everywhere: every session of the user, committed."""
+    count = stage_revoke_all_sessions(user, actor=actor)
     db.session.commit()
     return count
