@@ -7,9 +7,15 @@ WORKDIR /src
 # A virtualenv, copied whole into the final stage: no compilers, no pip cache,
 # no sources there.
 RUN python3 -m venv /opt/flaskou
+# Exactly the locked runtime versions, every file checked against its hash
+# (its own layer: it is rebuilt only when the lock changes) ...
+COPY requirements/runtime.txt ./requirements/
+RUN /opt/flaskou/bin/pip install --require-hashes -r requirements/runtime.txt
+# ... then flaskou itself, which may not pull in anything the lock left out.
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/flaskou/bin/pip install . \
+RUN /opt/flaskou/bin/pip install --no-deps . \
+ && /opt/flaskou/bin/pip check \
  && /opt/flaskou/bin/pip uninstall -y pip
 
 FROM ${BASE_IMAGE}

@@ -6,16 +6,35 @@ INSTANCE_PATH ?= $(CURDIR)/instance
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-sqlite test-postgresql lint fmt typecheck migration bench screenshots clean
+.PHONY: help install lock audit run test test-sqlite test-postgresql lint fmt typecheck migration bench screenshots clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(BIN)/.installed: pyproject.toml scripts/bootstrap-venv.sh
+# The virtualenv holds exactly the locked versions (hashes checked); flaskou
+# itself goes in editable and brings no dependency of its own.
+$(BIN)/.installed: requirements/dev.txt requirements/runtime.txt pyproject.toml scripts/bootstrap-venv.sh
 	@PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap-venv.sh
 	@touch $@
 
-install: $(BIN)/.installed ## create the virtualenv and install flaskou into it
+install: $(BIN)/.installed ## create the virtualenv and install the locked dependencies and flaskou
+
+# The lock files come from pyproject.toml and the real PyPI only: --no-config
+# and --index-url keep out local indexes this machine's pip may know, whose
+# files the image build (which sees PyPI alone) could not find. --universal
+# resolves for every Python flaskou supports (3.11 here and in the stand-in
+# base image, 3.12 in python:3.12-slim), with markers where they differ.
+# Pins already in a lock are kept; LOCK_ARGS=--upgrade moves the unpinned ones.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --no-config --index-url https://pypi.org/simple \
+	--custom-compile-command "make lock" --quiet $(LOCK_ARGS)
+lock: install ## regenerate requirements/*.txt (pinned, hashed) from pyproject.toml
+	$(UV_COMPILE) -o requirements/runtime.txt
+	$(UV_COMPILE) --extra dev --constraint requirements/runtime.txt -o requirements/dev.txt
+
+audit: install ## check the locked dependencies for known vulnerabilities (pip-audit)
+	@VENV=$(VENV) scripts/audit-dependencies.sh requirements/runtime.txt requirements/dev.txt
 
 # One gevent worker: login throttling counts in process memory here (no
 # REDIS_URL), so a second worker would double the limit; gevent lets the one
@@ -28,7 +47,8 @@ run: install ## serve flaskou on http://127.0.0.1:5000 (SQLite in ./instance)
 	  echo "flaskou: serving on http://127.0.0.1:5000 (Ctrl-C stops)" && \
 	  exec $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:5000 --workers 1 flaskou.wsgi:app
 
-test: install ## run every test, on SQLite and then on a real PostgreSQL
+test: install ## audit the dependencies, run every test on SQLite and then on a real PostgreSQL
+	@VENV=$(VENV) scripts/audit-dependencies.sh requirements/runtime.txt requirements/dev.txt
 	@scripts/install-test-deps.sh
 	@echo "==> flaskou tests on SQLite"
 	$(BIN)/pytest --db=sqlite $(PYTEST_ARGS)

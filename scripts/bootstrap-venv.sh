@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates the virtualenv and installs flaskou into it (with the dev tools).
+# Creates the virtualenv and installs the locked dependencies (requirements/dev.txt:
+# runtime and dev tools) and flaskou into it.
 # On a fresh Debian/Ubuntu machine python3 may lack venv; as root we install it.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
@@ -18,5 +19,9 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
   fi
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+# Exactly the locked versions, each file checked against its hash (the lock
+# pins pip too, so pip upgrades itself to the locked one); then flaskou itself,
+# editable, with no dependency resolution of its own.
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+  -r requirements/dev.txt
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
