@@ -214,6 +214,11 @@ class Client(threading.Thread):
             maxsize=1,
             retries=False,
             timeout=urllib3.Timeout(connect=10, read=120),
+            # Each client from its own loopback address (all of 127/8 is local),
+            # as distinct users would be: docker/nginx.conf allows one address
+            # only so many connections (limit_conn), which 200 clients sharing
+            # 127.0.0.1 would exceed.
+            source_address=(f"127.0.{1 + index // 250}.{1 + index % 250}", 0),
         )
         self.accounts = 0
         self.username = ""
