@@ -42,9 +42,7 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # Path only (%(U)s), never the query string (%(r)s, %(q)s): a client that puts
 # a secret in a URL must not have it written to the log. No Referer either
 # (it is a URL with a query string of its own).
-access_log_format = (
-    '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" %({x-request-id}i)s'
-)
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" %({x-request-id}i)s'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Which peers may set X-Forwarded-Proto for gunicorn itself (flaskou's own

@@ -84,8 +84,9 @@ class Server:
         headers: dict[str, str] | None = None,
         *,
         raw: bytes | None = None,
+        timeout: float = 60,
     ) -> tuple[int, dict[str, str], Any]:
-        return http(self.base, method, path, body, headers, raw=raw)
+        return http(self.base, method, path, body, headers, raw=raw, timeout=timeout)
 
 
 def http(
@@ -96,6 +97,7 @@ def http(
     headers: dict[str, str] | None = None,
     *,
     raw: bytes | None = None,
+    timeout: float = 60,
 ) -> tuple[int, dict[str, str], Any]:
     """(status, headers, content) of one request; JSON answers come back parsed.
 
@@ -108,7 +110,7 @@ def http(
         headers.setdefault("Content-Type", "application/json")
     request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             payload = response.read()
             status, response_headers = response.status, dict(response.headers)
     except urllib.error.HTTPError as error:

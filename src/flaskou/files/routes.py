@@ -10,6 +10,7 @@ from flask import Response, current_app, request
 from flaskou.api import streams_body
 from flaskou.auth import auth_required, current_actor, current_user
 from flaskou.errors import DomainError
+from flaskou.extensions import db
 from flaskou.files import service
 from flaskou.files.names import content_disposition
 from flaskou.files.schemas import FileListQuery, FileOut, FilePageOut, FileUploadIn, UsageOut
@@ -86,6 +87,11 @@ def upload() -> Any:
         if request.content_length and request.content_length > settings.max_upload_bytes:
             raise UploadTooLarge(settings.max_upload_bytes)
         allowance = max(0, settings.user_quota_bytes - service.bytes_used(user))
+        # The body may take minutes to arrive, and a gevent worker serves any
+        # number of uploads at once: hand the database connection back to the
+        # pool while waiting for it, or a few slow uploads would take every
+        # connection the other requests need. What was loaded stays readable.
+        db.session.close()
         received = receive_file(
             request.stream,
             boundary=boundary,
