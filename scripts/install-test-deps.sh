@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system services the test suite drives for real (PostgreSQL
-# server binaries, Redis, nginx, Chromium, curl), when they are missing. Needs root for apt-get.
+# server binaries, Redis, nginx, Chromium, curl; buildah and debootstrap to build
+# and run the container image without a daemon), when they are missing.
+# Needs root for apt-get.
 set -euo pipefail
 
 missing=()
@@ -11,6 +13,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v buildah >/dev/null || missing+=(buildah)
+command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
