@@ -12,11 +12,13 @@ RUN python3 -m venv /opt/flaskou
 COPY requirements/runtime.txt ./requirements/
 RUN /opt/flaskou/bin/pip install --require-hashes -r requirements/runtime.txt
 # ... then flaskou itself, which may not pull in anything the lock left out.
+# The installers go (a 3.11 venv starts with setuptools, a 3.12 one without):
+# the image holds the lock and flaskou, nothing else.
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN /opt/flaskou/bin/pip install --no-deps . \
  && /opt/flaskou/bin/pip check \
- && /opt/flaskou/bin/pip uninstall -y pip
+ && /opt/flaskou/bin/pip uninstall --yes pip setuptools
 
 FROM ${BASE_IMAGE}
 
