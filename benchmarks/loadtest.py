@@ -385,7 +385,10 @@ class Client(threading.Thread):
         if status == 201:
             stored = json.loads(data)
             if stored["sha256"] != digest or stored["size"] != len(content):
-                self.ledger.findings.append(f"upload answered another hash or size: {stored}")
+                self.ledger.findings.append(
+                    f"upload of {len(content)} bytes with sha256 {digest} answered "
+                    f"size {stored['size']} and sha256 {stored['sha256']}: {stored}"
+                )
             self.ledger.files[stored["id"]] = (self.username, digest, len(content))
             self.my_files.append(stored["id"])
         elif status >= 500 or status == 0:
@@ -780,11 +783,12 @@ def markdown(results: Results, target: Stack, command: str) -> str:
         f"| sessions revoked (204), gone and refused | {len(results.ledger.revoked)} |",
         *[f"| {key} | {value} |" for key, value in results.checked.items()],
         "",
-        "Every user that signed up exists and no other; every stored file is listed for its "
-        "owner and its row's bytes on disk hash to the SHA-256 the client computed; every "
-        "deleted file is gone from the database and from UPLOAD_DIR; no object in UPLOAD_DIR "
-        "lacks its row and no unfinished upload is left; revoked sessions are gone and their "
-        "tokens answer 401; every change has its audit event.",
+        "The checks: every user that signed up exists and no other; every stored file "
+        "is listed for its owner and its row's bytes on disk hash to the SHA-256 the "
+        "client computed; every deleted file is gone from the database and from "
+        "UPLOAD_DIR; no object in UPLOAD_DIR lacks its row and no unfinished upload is "
+        "left; revoked sessions are gone and their tokens answer 401; every change has "
+        "its audit event.",
         "",
     ]
     if results.problems:
