@@ -74,6 +74,7 @@ def run(database_url: str, label: str) -> None:
                     _, busy_token = sessions.open_session(
                         busy_user, description="bench", ttl_seconds=3600
                     )
+                    db.session.commit()
             created = time.perf_counter() - start
             count = db.session.scalar(text("SELECT count(*) FROM sessions"))
             print(f"[{label}] {count} sessions in the table ({created:.1f}s to create them)")

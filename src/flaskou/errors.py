@@ -208,6 +208,11 @@ def register_error_handlers(app: APIFlask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_werkzeug_error(error: HTTPException) -> Response:
+        original = getattr(error, "original_exception", None)
+        if error.code == 500 and isinstance(original, Exception):
+            # Raised outside a view, where Flask wraps it (an after_request hook:
+            # the rate limiter writing its headers when Redis has just gone away).
+            return handle_unexpected(original)
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         status = error.code or 500
         detail = error.description if status != 404 else "No such resource."

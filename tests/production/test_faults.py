@@ -183,20 +183,7 @@ def kill_while_locked(svc: Service, table: str, request: Any) -> Any:
 
 # Where the login is held: before it writes its session, or after (when it
 # records its `login` event).
-LOGIN_HELD_AT = [
-    "sessions",
-    pytest.param(
-        "audit_events",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "sessions.service.login commits the session (open_session) before it records "
-                "the `login` event in a second commit: a crash between the two keeps a live "
-                "session with no audit event"
-            ),
-        ),
-    ),
-]
+LOGIN_HELD_AT = ["sessions", "audit_events"]
 
 
 @pytest.mark.parametrize("table", LOGIN_HELD_AT)
@@ -563,15 +550,6 @@ def test_redis_stopped_under_load_only_logins_answer_503_and_they_recover(cluste
         cache.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Flask-Limiter (headers_enabled=True) reads the window from Redis again in an "
-        "after_request hook to set X-RateLimit-* headers; when Redis went away after the "
-        "limit was checked, that raises redis ConnectionError while the response is "
-        "finalized, where flaskou's error handlers do not apply: a 500"
-    ),
-)
 def test_a_login_in_flight_when_redis_goes_away_answers_503_not_500(cluster, tmp_path):
     cache = RedisServer().start()
     svc = start_service(cluster, tmp_path, "redis_in_flight", REDIS_URL=cache.url)

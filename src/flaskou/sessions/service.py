@@ -37,7 +37,11 @@ def new_token() -> str:
 
 
 def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[LoginSession, str]:
-    """A new session for an authenticated user, and its token (shown once)."""
+    """A new session for an authenticated user, and its token (shown once).
+
+    Flushed, not committed: the caller commits it with what records it (a
+    login and its audit event are one transaction, so no crash between
+    them can leave a session nobody knows was opened)."""
     now = utcnow()
     # Expired sessions of this user are dead weight; clear them while we are here.
     db.session.execute(
@@ -53,7 +57,7 @@ def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[Log
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
     db.session.add(session)
-    db.session.commit()
+    db.session.flush()
     return session, token
 
 
