@@ -22,38 +22,45 @@ import requests
 
 # A version PyPI certainly has: the pip-audit running here.
 VERSION = importlib.metadata.version("pip-audit")
+PYPI = f"https://pypi.org/pypi/pip-audit/{VERSION}/json"
+OSV = "https://api.osv.dev/v1/query"
 
 
 def pypi() -> str | None:
-    url = f"https://pypi.org/pypi/pip-audit/{VERSION}/json"
-    response = requests.get(url, timeout=15)
+    response = requests.get(PYPI, timeout=15)
     if response.status_code != 200:
-        return f"{url} answered {response.status_code}"
+        return f"answered {response.status_code}"
     if "vulnerabilities" not in response.json():
-        return f"{url} has no vulnerabilities field"
+        return "has no vulnerabilities field"
     return None
 
 
 def osv() -> str | None:
-    url = "https://api.osv.dev/v1/query"
     query = {"package": {"name": "pip-audit", "ecosystem": "PyPI"}, "version": VERSION}
-    response = requests.post(url, json=query, timeout=15)
+    response = requests.post(OSV, json=query, timeout=15)
     if response.status_code != 200:
-        return f"{url} answered {response.status_code}"
+        return f"answered {response.status_code}"
     response.json()
     return None
 
 
+def root_cause(error: BaseException) -> str:
+    """The innermost error (a DNS failure, a refused connection), not the wrappers."""
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__
+    return f"{type(error).__name__}: {str(error)[:160]}"
+
+
 reasons = []
-for name, probe in (("pypi", pypi), ("osv", osv)):
+for name, url, probe in (("pypi", PYPI, pypi), ("osv", OSV, osv)):
     try:
         reason = probe()
     except (requests.RequestException, ValueError) as error:
-        reason = f"{type(error).__name__}: {str(error)[:160]}"
+        reason = root_cause(error)
     if reason is None:
         print(name)
         break
-    reasons.append(f"{name}: {reason}")
+    reasons.append(f"{url} {reason}")
 else:
     print("none", "; ".join(reasons).replace("\n", " "))
 PYTHON
