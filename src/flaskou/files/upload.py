@@ -13,13 +13,33 @@ import hashlib
 from typing import IO, Any
 
 from werkzeug.exceptions import ClientDisconnected
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.sansio import multipart as werkzeug_multipart
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, NeedData
 
 from flaskou.errors import DomainError, PayloadTooLarge, ValidationFailed
 from flaskou.files.storage import Storage, Writer
 
 READ_SIZE = 64 * 1024
 MAX_PARTS = 32
+
+
+class MultipartDecoder(werkzeug_multipart.MultipartDecoder):
+    """Werkzeug's decoder, minus one way it corrupts data (pallets/werkzeug#3285).
+
+    Werkzeug holds back the end of its buffer only as far as an opening
+    delimiter (`CRLF--boundary`) reaches; the closing one (`CRLF--boundary--`)
+    is two bytes longer, so a read that ends inside it lets the delimiter's CR
+    through as file content: the upload is stored with one stray byte. Here
+    the window covers the longer delimiter: from the earliest line break that
+    could start one, the bytes wait for the next read.
+    """
+
+    def _last_partial_boundary_index(self, data: bytes | bytearray) -> int:
+        window_start = max(0, len(data) - len(b"\r\n--" + self.boundary + b"--"))
+        for index in range(window_start, len(data)):
+            if data[index] in b"\r\n":
+                return index
+        return len(data)
 
 
 class UploadTooLarge(PayloadTooLarge):
