@@ -5,11 +5,16 @@ not one of a handful of threads."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.support.multipart import file_body
 from tests.support.server import Server, http
 from tests.support.slowclients import PAUSE, PROMPT, SlowClients, ordinary_visit
 from tests.support.slowclients import sign_up_and_log_in as log_in
@@ -65,6 +70,46 @@ def test_dozens_of_slow_clients_do_not_stop_anyone_else(server):
         # ...while a head that never ends is cut off (after `keepalive` seconds).
         assert crowd.hung_up["head"] >= 30
     assert max(slowest.values()) < PROMPT, slowest
+
+
+def test_uploads_to_s3_side_by_side_do_not_stall_the_worker(
+    app, migrated_database, tmp_path, s3_server
+):
+    # Publishing to S3 waits on a socket; if that happened inside the upload's
+    # write transaction, another upload's write would wait on SQLite's busy
+    # timeout with the whole worker stopped (15 s, then 503, and the worker
+    # killed for missing its heartbeat).
+    bucket = f"slow-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(bucket)
+    env = {**environment(migrated_database, tmp_path), "S3_BUCKET": bucket}
+    del env["UPLOAD_DIR"]
+    server = Server(env, log_path=tmp_path / "gunicorn.log").start()
+    try:
+        tokens = [log_in(server.base, f"s3user{n}", PASSWORD) for n in range(4)]
+        body, content_type = file_body(os.urandom(4096), "side-by-side.bin")
+        answers: list[tuple[int, float]] = []
+        until = time.monotonic() + 5
+
+        def keep_uploading(token: str) -> None:
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+            while time.monotonic() < until:
+                started = time.monotonic()
+                status = http(
+                    server.base, "POST", "/api/v1/files", headers=headers, raw=body, timeout=30
+                )[0]
+                answers.append((status, time.monotonic() - started))
+
+        uploaders = [threading.Thread(target=keep_uploading, args=(t,)) for t in tokens]
+        for uploader in uploaders:
+            uploader.start()
+        for uploader in uploaders:
+            uploader.join()
+    finally:
+        server.stop()
+    assert Counter(status for status, _ in answers) == {201: len(answers)}
+    assert len(answers) >= 8
+    assert max(seconds for _, seconds in answers) < PROMPT
+    assert "WORKER TIMEOUT" not in (tmp_path / "gunicorn.log").read_text()
 
 
 @pytest.mark.engine_independent

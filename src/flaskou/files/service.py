@@ -47,11 +47,17 @@ def save_upload(
 ) -> StoredFile:
     """Publish a fully received upload and record it, or leave nothing behind.
 
-    The owner's row is locked first, so concurrent uploads by one user are
-    checked against the quota one after the other.
+    The owner's row is locked, so concurrent uploads by one user are checked
+    against the quota one after the other. The content is published before
+    that lock: publishing may be a network call (S3), and a transaction that
+    holds SQLite's write lock while its greenlet waits on a socket stops every
+    other writer of the process on the busy timeout (gevent workers). An
+    object published for an upload that then fails is removed again.
     """
     published = False
     try:
+        key = received.writer.publish()
+        published = True
         if rows_changed(db.session.execute(_LOCK_OWNER, {"id": owner.id})) != 1:
             # The account was deleted while the upload was being received.
             raise NotFound("No such user.")
@@ -60,8 +66,6 @@ def save_upload(
                 "This upload would take you over your storage quota (USER_QUOTA_BYTES)."
             )
         filename = clean_filename(received.filename)
-        key = received.writer.publish()
-        published = True
         stored = StoredFile(
             owner_id=owner.id,
             filename=filename,
