@@ -7,18 +7,19 @@ WORKDIR /src
 # A virtualenv, copied whole into the final stage: no compilers, no pip cache,
 # no sources there.
 RUN python3 -m venv /opt/flaskou
-# Exactly the locked runtime versions, every file checked against its hash
-# (its own layer: it is rebuilt only when the lock changes) ...
-COPY requirements/runtime.txt ./requirements/
-RUN /opt/flaskou/bin/pip install --require-hashes -r requirements/runtime.txt
-# ... then flaskou itself, which may not pull in anything the lock left out.
-# The installers go (a 3.11 venv starts with setuptools, a 3.12 one without):
-# the image holds the lock and flaskou, nothing else.
+# Exactly the locked runtime versions and build backend, every file checked
+# against its hash (its own layer: rebuilt only when a lock changes) ...
+COPY requirements/runtime.txt requirements/build.txt ./requirements/
+RUN /opt/flaskou/bin/pip install --require-hashes \
+      -r requirements/runtime.txt -r requirements/build.txt
+# ... then flaskou itself, built by that backend, pulling in nothing the lock
+# left out. The build tools and installers go (a 3.11 venv starts with
+# setuptools, a 3.12 one without): the image holds the runtime lock and flaskou.
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/flaskou/bin/pip install --no-deps . \
+RUN /opt/flaskou/bin/pip install --no-deps --no-build-isolation . \
  && /opt/flaskou/bin/pip check \
- && /opt/flaskou/bin/pip uninstall --yes pip setuptools
+ && /opt/flaskou/bin/pip uninstall --yes setuptools wheel pip
 
 FROM ${BASE_IMAGE}
 

@@ -13,7 +13,7 @@ help: ## list the targets
 
 # The virtualenv holds exactly the locked versions (hashes checked); flaskou
 # itself goes in editable and brings no dependency of its own.
-$(BIN)/.installed: requirements/dev.txt requirements/runtime.txt pyproject.toml scripts/bootstrap-venv.sh
+$(BIN)/.installed: requirements/dev.txt requirements/runtime.txt requirements/build.txt pyproject.toml scripts/bootstrap-venv.sh
 	@PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap-venv.sh
 	@touch $@
 
@@ -24,14 +24,18 @@ install: $(BIN)/.installed ## create the virtualenv and install the locked depen
 # files the image build (which sees PyPI alone) could not find. --universal
 # resolves for every Python flaskou supports (3.11 here and in the stand-in
 # base image, 3.12 in python:3.12-slim), with markers where they differ.
+# build.txt pins pyproject's [build-system] requires too, so building flaskou
+# itself fetches nothing unpinned. Each lock agrees with the one before it.
 # Pins already in a lock are kept; LOCK_ARGS=--upgrade moves the unpinned ones.
 LOCK_ARGS ?=
-UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 \
 	--generate-hashes --no-config --index-url https://pypi.org/simple \
 	--custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 lock: install ## regenerate requirements/*.txt (pinned, hashed) from pyproject.toml
-	$(UV_COMPILE) -o requirements/runtime.txt
-	$(UV_COMPILE) --extra dev --constraint requirements/runtime.txt -o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.txt
+	$(UV_COMPILE) pyproject.toml --extra dev --constraint requirements/runtime.txt -o requirements/dev.txt
+	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	  | $(UV_COMPILE) - --constraint requirements/dev.txt -o requirements/build.txt
 
 audit: install ## check the locked dependencies for known vulnerabilities (pip-audit)
 	@VENV=$(VENV) scripts/audit-dependencies.sh requirements/runtime.txt requirements/dev.txt

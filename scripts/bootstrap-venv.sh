@@ -20,8 +20,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 # Exactly the locked versions, each file checked against its hash (the lock
-# pins pip too, so pip upgrades itself to the locked one); then flaskou itself,
-# editable, with no dependency resolution of its own.
+# pins pip too, so pip upgrades itself to the locked one), with the locked
+# build backend; then flaskou itself, editable, built by that backend (no
+# isolated build fetching whatever setuptools is newest) and with no
+# dependency resolution of its own.
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
-  -r requirements/dev.txt
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
+  -r requirements/dev.txt -r requirements/build.txt
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+  --no-build-isolation -e .

@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = ROOT / "requirements" / "runtime.txt"
 DEV = ROOT / "requirements" / "dev.txt"
+BUILD = ROOT / "requirements" / "build.txt"
 FIX = "pyproject.toml and the lock files disagree: run `make lock`"
 
 
@@ -104,14 +105,29 @@ def test_the_dev_lock_holds_the_runtime_lock_and_the_dev_tools():
         assert locked.get(name) == runtime_versions, f"{name}: {FIX}"
 
 
-@pytest.mark.parametrize("lock", [RUNTIME, DEV], ids=["runtime", "dev"])
+def test_the_build_lock_holds_what_builds_flaskou():
+    build = read_lock(BUILD)
+    locked = versions(build)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for line in pyproject["build-system"]["requires"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{line}: {FIX}"
+        assert all(requirement.specifier.contains(v) for v in locked[name]), f"{line}: {FIX}"
+    # installed next to the dev tools (make install) and the runtime (the image)
+    dev = versions(read_lock(DEV))
+    for name, build_versions in locked.items():
+        assert dev.get(name, build_versions) == build_versions, f"{name}: {FIX}"
+
+
+@pytest.mark.parametrize("lock", [RUNTIME, DEV, BUILD], ids=["runtime", "dev", "build"])
 def test_every_locked_file_is_checked_against_its_hash(lock):
     for pin in read_lock(lock):
         assert pin.hashes, f"{pin.name}=={pin.version} in {lock.name} has no hash: {FIX}"
 
 
 def test_this_environment_is_the_locked_one():
-    for pin in read_lock(DEV):
+    for pin in read_lock(DEV) + read_lock(BUILD):
         if pin.applies_here():
             installed = importlib.metadata.version(pin.name)
             assert installed == pin.version, (
