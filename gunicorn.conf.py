@@ -6,6 +6,7 @@ Every value can be changed through the environment without editing this file.
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 
 bind = os.environ.get("BIND", "0.0.0.0:5000")
@@ -70,3 +71,13 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_int(worker):
+    # SIGINT (Ctrl-C on `make run`) or SIGQUIT: stop now. gevent's worker
+    # would exit from a greenlet a moment later, racing the interpreter's own
+    # shutdown and printing a SystemExit traceback; leave at once, quietly.
+    # (Connections under way are dropped either way; SIGTERM is the graceful stop.)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -6,6 +6,7 @@ not one of a handful of threads."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import uuid
@@ -163,3 +164,17 @@ def test_gunicorns_access_log_keeps_no_query_string(app, migrated_database, tmp_
     assert any('"GET /healthz HTTP/1.1" 200' in line for line in access)
     assert not any("?" in line for line in access), access
     assert "s3cret" not in log
+
+
+@pytest.mark.engine_independent
+def test_ctrl_c_stops_make_run_at_once_and_quietly(app, migrated_database, tmp_path):
+    for attempt in range(3):  # the traceback it used to print came and went
+        log = tmp_path / f"gunicorn-{attempt}.log"
+        server = Server(environment(migrated_database, tmp_path), log_path=log).start()
+        assert server.process is not None
+        os.killpg(server.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        assert server.process.wait(timeout=10) == 0
+        server.stop()
+        text = log.read_text()
+        assert "Shutting down: Master" in text
+        assert "Traceback" not in text and "SystemExit" not in text, text
