@@ -47,14 +47,16 @@ def server(request, app, migrated_database, tmp_path):
     server.stop()
 
 
-def test_dozens_of_slow_clients_do_not_stop_anyone_else(server):
+def test_eighty_slow_clients_do_not_stop_anyone_else(server):
     token = log_in(server.base, "uploader", PASSWORD)
     with SlowClients(server.port, token=token) as crowd:
         # 30 never-ending request heads, 10 logins whose 100,000-byte bodies
-        # come 4 bytes at a time, and 20 uploads at 256 bytes a second: more
-        # uploads than a worker has database connections (5 + 10 overflow),
-        # so an upload must not hold one while it waits for its body.
-        crowd.trickle_heads(30).trickle_login_bodies(10).trickle_uploads(20)
+        # come 4 bytes at a time, 20 uploads at 256 bytes a second and 20
+        # signed-in JSON bodies at a byte every 2 s: more signed-in requests
+        # than a worker has database connections (5 + 10 overflow), so none
+        # may hold one while it waits for its body.
+        crowd.trickle_heads(30).trickle_login_bodies(10)
+        crowd.trickle_uploads(20).trickle_json_bodies(20)
         crowd.wait_connected()
         time.sleep(PAUSE + 1)  # every one of them has started, and is waiting
 
@@ -68,6 +70,7 @@ def test_dozens_of_slow_clients_do_not_stop_anyone_else(server):
         # The bodies are still coming, and the server still waits for them...
         assert crowd.connected["login"] == 10
         assert crowd.connected["upload"] == 20
+        assert crowd.connected["json"] == 20
         # ...while a head that never ends is cut off (after `keepalive` seconds).
         assert crowd.hung_up["head"] >= 30
     assert max(slowest.values()) < PROMPT, slowest

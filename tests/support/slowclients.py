@@ -64,6 +64,22 @@ class SlowClients:
 
         return self._start("login", count, pieces)
 
+    def trickle_json_bodies(self, count: int) -> SlowClients:
+        """Authenticated `PATCH /api/v1/users/me` whose JSON body comes a byte at a time."""
+        assert self.token, "these need a token"
+
+        def pieces() -> Iterator[bytes]:
+            yield (
+                "PATCH /api/v1/users/me HTTP/1.1\r\nHost: flaskou\r\n"
+                f"Authorization: Bearer {self.token}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n"
+                '{"email": "'
+            ).encode()
+            while True:
+                yield b"a"
+
+        return self._start("json", count, pieces)
+
     def trickle_uploads(self, count: int) -> SlowClients:
         """Multipart uploads of 1 MiB, sent 512 bytes at a time."""
         assert self.token, "uploads need a token"
