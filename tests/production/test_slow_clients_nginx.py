@@ -22,7 +22,6 @@ import pytest
 from tests.production.conftest import SECRET, migrate, start_instances
 from tests.support.multipart import BOUNDARY, file_body
 from tests.support.nginx import Nginx
-from tests.support.postgres import free_port
 from tests.support.rawhttp import exchange
 from tests.support.redis import RedisServer
 from tests.support.server import http
@@ -312,7 +311,13 @@ def test_nginx_errors_are_problem_json(stack, request_head, expected):
 
 def test_no_instance_answering_is_a_problem_json_502(tmp_path):
     # nginx with the shipped site, in front of two ports where nothing listens.
-    nobody = Nginx([free_port(), free_port()], tmp_path / "nginx")
+    # Each is kept bound (not listening, so connecting is refused) for the whole
+    # test, so neither can also be handed to nginx as its own port: nginx would
+    # then proxy to itself until its per-address connection limit said 429.
+    closed = [socket.socket() for _ in range(2)]
+    for sock in closed:
+        sock.bind(("127.0.0.1", 0))
+    nobody = Nginx([sock.getsockname()[1] for sock in closed], tmp_path / "nginx")
     config = str(nobody.directory / "nginx.conf")
     process = subprocess.Popen(
         [nobody.binary, "-c", config, "-p", str(nobody.directory), "-g", "daemon off;"],
@@ -333,6 +338,8 @@ def test_no_instance_answering_is_a_problem_json_502(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+        for sock in closed:
+            sock.close()
 
 
 def test_one_address_cannot_hold_every_connection(stack):
