@@ -165,6 +165,7 @@ class TestMalformedBodies:
                 )
                 assert status == 400, (method, path, body)
                 assert headers["Content-Type"] == "application/problem+json"
+                assert "nests too deeply" in body["detail"]
                 checked.append(f"{method} {path}")
         assert {"post /api/v1/login", "post /api/v1/signup", "post /api/v1/roles"} <= set(checked)
         assert len(checked) >= 7, checked

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from flask.wrappers import Request
+from werkzeug.exceptions import BadRequest
 
 from flaskou.errors import DomainError, PayloadTooLarge, ValidationFailed
 
@@ -182,7 +183,12 @@ def require_json_body() -> None:
         raise UnsupportedMediaType(
             "This endpoint takes a JSON body (Content-Type: application/json)."
         )
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json()
+    except BadRequest as error:
+        cause = error.__cause__ or error.__context__
+        reason = "it nests too deeply" if "too deeply" in str(cause) else "it is not valid JSON"
+        raise MalformedBody(f"The request body could not be parsed: {reason}.") from None
     if not isinstance(body, dict):
         raise MalformedBody("The request body must be a JSON object.")
     _check_values(body)
