@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,6 @@ from flaskou.settings import ConfigError, Settings
 __all__ = ["ConfigError", "Settings", "create_app"]
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
-
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string", "format": "uri"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "required": ["type", "title", "status", "detail"],
-}
 
 
 def _database_url(settings: Settings, instance_path: str) -> str:
@@ -79,8 +63,6 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         JSON_SORT_KEYS=False,
         # OpenAPI document and docs UI
         SECURITY_SCHEMES=None,
-        HTTP_ERROR_SCHEMA=PROBLEM_SCHEMA,
-        VALIDATION_ERROR_SCHEMA=PROBLEM_SCHEMA,
         INFO={
             "description": (
                 "Accounts, revocable login sessions, roles and per-user files. "
@@ -98,30 +80,10 @@ def create_app(settings: Settings | None = None) -> APIFlask:
             x_proto=settings.proxy_count,
             x_host=settings.proxy_count,
         )
-    app.spec_processor(_merge_duplicate_schemas)
     _configure_logging(app, settings)
     _init_extensions(app)
     _register_blueprints(app)
     return app
-
-
-def _merge_duplicate_schemas(spec: Any) -> Any:
-    """A schema used both at the top level and nested is registered twice by
-    APIFlask (as `UserOut` and `UserOut1`); keep one and point every $ref at it."""
-    schemas = spec.get("components", {}).get("schemas", {})
-    renames = {
-        name: name.rstrip("0123456789")
-        for name, body in schemas.items()
-        if name[-1:].isdigit() and schemas.get(name.rstrip("0123456789")) == body
-    }
-    if not renames:
-        return spec
-    for name in renames:
-        del schemas[name]
-    text = json.dumps(spec)
-    for old, new in renames.items():
-        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
-    return dict(json.loads(text))
 
 
 def _configure_logging(app: APIFlask, settings: Settings) -> None:
@@ -132,7 +94,7 @@ def _configure_logging(app: APIFlask, settings: Settings) -> None:
 
 
 def _init_extensions(app: APIFlask) -> None:
-    from flaskou import api, auth, errors, headers, observability
+    from flaskou import api, auth, errors, headers, observability, openapi
     from flaskou.extensions import db, limiter, migrate
     from flaskou.models import render_migration_item
 
@@ -155,6 +117,7 @@ def _init_extensions(app: APIFlask) -> None:
     errors.register_error_handlers(app)
     auth.init_app(app)
     api.init_app(app)
+    openapi.init_app(app)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -172,6 +135,8 @@ def _register_blueprints(app: APIFlask) -> None:
     from flaskou.accounts import cli as accounts_cli
     from flaskou.accounts.admin_routes import bp as users_admin_bp
     from flaskou.accounts.routes import bp as accounts_bp
+    from flaskou.accounts.service import USERNAME_PATTERN
+    from flaskou.api import name_converter
     from flaskou.audit import models as _audit_models  # noqa: F401
     from flaskou.audit.routes import bp as audit_bp
     from flaskou.files import cli as files_cli
@@ -180,9 +145,12 @@ def _register_blueprints(app: APIFlask) -> None:
     from flaskou.files.routes import bp as files_bp
     from flaskou.roles import cli as roles_cli
     from flaskou.roles.routes import bp as roles_bp
+    from flaskou.roles.service import ROLE_NAME_PATTERN
     from flaskou.sessions import models as _sessions_models  # noqa: F401
     from flaskou.sessions.routes import bp as sessions_bp
 
+    app.url_map.converters["username"] = name_converter(USERNAME_PATTERN)
+    app.url_map.converters["role"] = name_converter(ROLE_NAME_PATTERN)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(users_admin_bp)

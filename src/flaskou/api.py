@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+from apiflask import fields
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from flask.wrappers import Request
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import BaseConverter
 
 from flaskou.errors import DomainError, PayloadTooLarge, ValidationFailed
 
@@ -67,6 +69,10 @@ def streams_body(view: F) -> F:
     return view
 
 
+def streams_body_of(view: Callable[..., Any] | None) -> bool:
+    return bool(getattr(view, _STREAMS_BODY, False))
+
+
 def json_body_limit() -> int:
     return int(current_app.config["SETTINGS"].max_json_bytes)
 
@@ -86,7 +92,7 @@ class ApiRequest(Request):
         if not current_app:
             return None
         view = current_app.view_functions.get(self.endpoint or "")
-        if getattr(view, _STREAMS_BODY, False):
+        if streams_body_of(view):
             return None
         return json_body_limit()
 
@@ -194,7 +200,46 @@ def require_json_body() -> None:
     _check_values(body)
 
 
+class StrictBoolean(fields.Boolean):
+    """`true` or `false`, as the schema says; not 0, 1, "yes" or "on"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class PathConverter(BaseConverter):
+    """A path segment with an exact form, published in the OpenAPI document.
+
+    A segment of another form matches no route, so it answers 404, as an
+    unknown name or id would.
+    """
+
+    openapi: ClassVar[dict[str, Any]] = {"type": "string"}
+
+
+class UUIDConverter(PathConverter):
+    regex = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    openapi: ClassVar[dict[str, Any]] = {"type": "string", "format": "uuid"}
+
+    def to_python(self, value: str) -> str:
+        return value.lower()
+
+
+def name_converter(pattern: re.Pattern[str]) -> type[PathConverter]:
+    """A converter for names of this (anchored) pattern: usernames, role names."""
+    body = pattern.pattern.removeprefix("^").removesuffix("$")
+
+    class NameConverter(PathConverter):
+        regex = body
+        openapi: ClassVar[dict[str, Any]] = {"type": "string", "pattern": pattern.pattern}
+
+    return NameConverter
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["uuid"] = UUIDConverter
     app.request_class = ApiRequest
     app.json = ApiJSONProvider(app)
     app.before_request(refuse_nul_in_url)

@@ -93,7 +93,9 @@ def enforce_guard() -> None:
     g.user_id = None
     view = current_app.view_functions.get(request.endpoint or "")
     guard = guard_of(view)
-    if guard is None:
+    if guard is None or request.method == "OPTIONS":
+        # OPTIONS only says which methods a path allows (Allow), to anyone:
+        # it runs no view and reveals nothing a 405 would not.
         return
     if request.method in UNSAFE_METHODS and request.max_content_length is not None:
         # The body first (bounded by MAX_JSON_BYTES; a view that streams its

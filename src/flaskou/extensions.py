@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask_limiter import Limiter
 from flask_migrate import Migrate
@@ -45,6 +46,38 @@ class Database(SQLAlchemy):
 db = Database(model_class=Base)
 migrate = Migrate()
 limiter = Limiter(key_func=client_address, headers_enabled=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+_RATE_LIMITED = "_flaskou_rate_limited"
+_NO_DATABASE = "_flaskou_no_database"
+
+
+def throttle(limit: Callable[[], str] | str, **options: Any) -> Callable[[F], F]:
+    """Throttle a route (flask-limiter's `limit`), marked so the OpenAPI
+    document lists its 429. Routes are throttled with this, never with
+    `limiter.limit` directly."""
+
+    def decorator(view: F) -> F:
+        limited = limiter.limit(limit, **options)(view)
+        setattr(limited, _RATE_LIMITED, True)
+        return cast(F, limited)
+
+    return decorator
+
+
+def is_rate_limited(view: Callable[..., Any]) -> bool:
+    return bool(getattr(view, _RATE_LIMITED, False))
+
+
+def no_database(view: F) -> F:
+    """Declare that a route answers without the database (so never 503 for it)."""
+    setattr(view, _NO_DATABASE, True)
+    return view
+
+
+def uses_database(view: Callable[..., Any]) -> bool:
+    return not getattr(view, _NO_DATABASE, False)
+
 
 # Models subclass `Model`: Flask-SQLAlchemy's db.Model at runtime, and the
 # declarative base it extends for type checkers.

@@ -82,9 +82,14 @@ def configure_logging(*, json_lines: bool) -> None:
     root._flaskou_configured = True  # type: ignore[attr-defined]
 
 
+_CONVERTER = re.compile(r"<[^:<>]+:")
+
+
 def _route() -> str:
+    """The route's rule with parameters by name only (`<file_id>`, not
+    `<uuid:file_id>`): a stable label for logs and metrics."""
     rule = request.url_rule
-    return rule.rule if rule is not None else "unmatched"
+    return _CONVERTER.sub("<", rule.rule) if rule is not None else "unmatched"
 
 
 def _start() -> None:
@@ -138,4 +143,16 @@ def metrics() -> Response:
 def init_app(app: Flask) -> None:
     app.before_request(_start)
     app.after_request(_finish)
-    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])
+    from flaskou.extensions import no_database
+
+    documented = app.doc(  # type: ignore[attr-defined]
+        summary="Prometheus metrics: request counts and latencies by route and status",
+        tags=["Operations"],
+        responses={
+            200: {
+                "description": "The Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )(no_database(metrics))
+    app.add_url_rule("/metrics", "metrics", documented, methods=["GET"])

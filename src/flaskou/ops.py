@@ -9,7 +9,8 @@ from apiflask import APIBlueprint
 from flask import current_app
 from sqlalchemy import text
 
-from flaskou.extensions import db
+from flaskou.extensions import db, no_database
+from flaskou.openapi import answers
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,50 @@ def _check_storage() -> str:
     return "ok"
 
 
+HEALTH = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": ["ok"]}},
+    "required": ["status"],
+}
+READINESS = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "checks": {
+            "type": "object",
+            "description": "Each backing service: `ok`, `unavailable` or `not configured`.",
+            "additionalProperties": {
+                "type": "string",
+                "enum": ["ok", "unavailable", "not configured"],
+            },
+        },
+    },
+    "required": ["status", "checks"],
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 @bp.get("/healthz")
-@bp.doc(summary="Liveness: the process serves")
+@no_database
+@bp.doc(summary="Liveness: the process serves", responses=answers({200: _json(HEALTH, "Serving")}))
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+# It asks the database itself, and says so in a 503 of its own (not a problem).
+@no_database
 @bp.doc(
     summary="Readiness: the database and every configured backing service answer",
-    responses={200: "Ready", 503: "A backing service does not answer"},
+    responses=answers(
+        {
+            200: _json(READINESS, "Ready"),
+            503: _json(READINESS, "A backing service does not answer"),
+        }
+    ),
 )
 def readyz() -> tuple[dict[str, Any], int]:
     checks = {

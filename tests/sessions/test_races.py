@@ -85,7 +85,7 @@ def test_logout_racing_log_out_everywhere_never_answers_404(app, accounts, monke
     principal_of = routes.current_principal
 
     def current_principal_together():
-        if request.endpoint in ("sessions.logout", "sessions.revoke_all"):
+        if request.endpoint in ("sessions.logout", "sessions.revoke_all_sessions"):
             both_authenticated.wait()
         return principal_of()
 

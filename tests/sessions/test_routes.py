@@ -202,7 +202,7 @@ def test_logout_revokes_only_the_current_session(client, accounts: Accounts):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("post", LOGOUT), ("get", TOKENS), ("delete", TOKENS), ("delete", f"{TOKENS}/x")],
+    [("post", LOGOUT), ("get", TOKENS), ("delete", TOKENS), ("delete", f"{TOKENS}/{uuid.uuid4()}")],
 )
 def test_session_routes_need_a_token(client, method, path):
     response = getattr(client, method)(path)

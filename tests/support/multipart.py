@@ -1,4 +1,4 @@
-"""A multipart/form-data body with one `file` part, built by hand for raw HTTP clients."""
+"""multipart/form-data bodies built by hand, for raw HTTP clients and odd shapes."""
 
 from __future__ import annotations
 
@@ -14,3 +14,15 @@ def file_body(content: bytes, filename: str = "file.bin") -> tuple[bytes, str]:
     return head + content + f"\r\n--{BOUNDARY}--\r\n".encode(), (
         f"multipart/form-data; boundary={BOUNDARY}"
     )
+
+
+def parts_body(parts: list[tuple[str, str | None, bytes]]) -> tuple[bytes, str]:
+    """(body, content type) with these (name, filename or None, content) parts."""
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        body += f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        body += content + b"\r\n"
+    return body + f"--{BOUNDARY}--\r\n".encode(), f"multipart/form-data; boundary={BOUNDARY}"

@@ -19,28 +19,31 @@ bp = APIBlueprint("users_admin", __name__, url_prefix="/api/v1/users", tag="Admi
 @auth_required(ADMIN_ROLE)
 @bp.input(UserListQuery, location="query", arg_name="query")
 @bp.output(UserPageOut)
-@bp.doc(summary="List users (keyset pages in username order)", responses=[200, 403, 422])
+@bp.doc(summary="List users (keyset pages in username order)")
 def list_users(query: dict[str, Any]) -> Any:
     page = service.list_users(limit=query["limit"], cursor=query["cursor"], q=query.get("q"))
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@bp.get("/<username>")
+@bp.get("/<username:username>")
 @auth_required(ADMIN_ROLE)
 @bp.output(UserOut)
-@bp.doc(summary="One user", responses=[200, 403, 404])
+@bp.doc(summary="One user", responses={404: "No such user"})
 def get_user(username: str) -> Any:
     return service.get_user(username)
 
 
-@bp.patch("/<username>")
+@bp.patch("/<username:username>")
 @auth_required(ADMIN_ROLE)
 @bp.input(UserAdminUpdateIn, arg_name="data")
 @bp.output(UserOut)
 @bp.doc(
     summary="Activate, deactivate or change the email of a user",
     description="Deactivating revokes every session of the user.",
-    responses=[200, 403, 404, 409, 422],
+    responses={
+        404: "No such user",
+        409: "Deactivating the last active admin, or the email is taken",
+    },
 )
 def update_user(username: str, data: dict[str, Any]) -> Any:
     return lifecycle.update_user(
@@ -48,7 +51,7 @@ def update_user(username: str, data: dict[str, Any]) -> Any:
     )
 
 
-@bp.delete("/<username>")
+@bp.delete("/<username:username>")
 @auth_required(ADMIN_ROLE)
 @bp.output({}, status_code=204)
 @bp.doc(
@@ -57,28 +60,31 @@ def update_user(username: str, data: dict[str, Any]) -> Any:
         "Of concurrent deletions of one user exactly one succeeds and is audited; "
         "the others answer 404."
     ),
-    responses=[204, 403, 404, 409],
+    responses={404: "No such user", 409: "The last active admin"},
 )
 def delete_user(username: str) -> tuple[str, int]:
     lifecycle.delete_user(username, actor=current_actor())
     return "", 204
 
 
-@bp.post("/<username>/roles/<role>")
+@bp.post("/<username:username>/roles/<role:role>")
 @auth_required(ADMIN_ROLE)
 @bp.output(UserOut)
-@bp.doc(summary="Grant a role (idempotent)", responses=[200, 403, 404])
+@bp.doc(summary="Grant a role (idempotent)", responses={404: "No such user or role"})
 def grant_role(username: str, role: str) -> Any:
     return service.grant_role(username, role, actor=current_actor())
 
 
-@bp.delete("/<username>/roles/<role>")
+@bp.delete("/<username:username>/roles/<role:role>")
 @auth_required(ADMIN_ROLE)
 @bp.output(UserOut)
 @bp.doc(
     summary="Revoke a role (idempotent)",
     description="Only the request that actually took the role away is audited.",
-    responses=[200, 403, 404, 409],
+    responses={
+        404: "No such user or role",
+        409: "Taking `admin` from the last active admin",
+    },
 )
 def revoke_role(username: str, role: str) -> Any:
     return service.revoke_role(username, role, actor=current_actor())

@@ -17,8 +17,18 @@ bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
 
 @bp.post("/signup")
 @bp.input(UserCreateIn, arg_name="data")
-@bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create an account", responses=[201, 403, 409, 422])
+@bp.output(
+    UserOut,
+    status_code=201,
+    links={
+        name: {"operationId": name_of, "parameters": {"username": "$response.body#/username"}}
+        for name, name_of in (("GetUser", "get_user"), ("GrantRole", "grant_role"))
+    },
+)
+@bp.doc(
+    summary="Create an account",
+    responses={403: "Sign-up is disabled on this server", 409: "Username or email taken"},
+)
 def signup(data: dict[str, Any]) -> Any:
     return service.signup(
         data["username"],
@@ -44,7 +54,7 @@ def get_me() -> Any:
 @bp.doc(
     summary="Change the caller's email or password",
     description="A password change revokes every other session of the caller.",
-    responses=[200, 403, 409, 422],
+    responses={403: "Wrong `current_password`", 409: "Email taken"},
 )
 def update_me(data: dict[str, Any]) -> Any:
     principal = current_principal()
@@ -68,7 +78,11 @@ def update_me(data: dict[str, Any]) -> Any:
         "404 when a concurrent request (another of the caller's, or an admin's) "
         "deleted the account first: exactly one deletion happens and is audited."
     ),
-    responses=[204, 403, 404, 409],
+    responses={
+        403: "Wrong `current_password`",
+        404: "The account was deleted meanwhile",
+        409: "The caller is the last active admin",
+    },
 )
 def delete_me(data: dict[str, Any]) -> tuple[str, int]:
     lifecycle.delete_own_account(

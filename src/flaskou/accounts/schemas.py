@@ -7,13 +7,16 @@ from marshmallow import ValidationError
 
 from flaskou.accounts.service import (
     EMAIL_MAX,
+    EMAIL_REFUSED_DOMAINS,
     PASSWORD_MAX,
     PASSWORD_MIN,
     USERNAME_PATTERN,
     USERNAME_RULE,
+    email_domain_rule,
     normalize_email,
 )
-from flaskou.pagination import PageQuery, page_schema
+from flaskou.api import StrictBoolean
+from flaskou.pagination import PageQuery, cursor_field, page_schema
 
 PASSWORD_RULE = f"Use {PASSWORD_MIN} to {PASSWORD_MAX} characters."
 
@@ -28,7 +31,17 @@ def check_email(value: str) -> None:
 def email_field(**kwargs: object) -> fields.String:
     return fields.String(
         validate=check_email,
-        metadata={"format": "email", "example": "ada@example.com", "maxLength": EMAIL_MAX},
+        metadata={
+            "format": "email",
+            "example": "ada@example.com",
+            "maxLength": EMAIL_MAX,
+            "pattern": email_domain_rule(),
+            "description": (
+                "A syntactically valid address with a dotted domain, compared "
+                "case-insensitively. Special-use domains that cannot receive mail "
+                f"are refused: {', '.join('.' + name for name in EMAIL_REFUSED_DOMAINS)}."
+            ),
+        },
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -72,11 +85,12 @@ class UserOut(Schema):
 
 
 class UserAdminUpdateIn(Schema):
-    is_active = fields.Boolean()
+    is_active = StrictBoolean()
     email = email_field()
 
 
 class UserListQuery(PageQuery):
+    cursor = cursor_field(("str",))
     q = fields.String(
         validate=validators.Length(max=320),
         metadata={"description": "Keep users whose username or email starts with this."},

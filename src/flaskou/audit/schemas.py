@@ -3,10 +3,11 @@ from __future__ import annotations
 from apiflask import Schema, fields, validators
 
 from flaskou.audit.service import ACTIONS
-from flaskou.pagination import PageQuery, page_schema
+from flaskou.pagination import PageQuery, cursor_field, page_schema
 
 
 class AuditQuery(PageQuery):
+    cursor = cursor_field(("datetime", "uuid"))
     actor = fields.String(
         validate=validators.Length(max=39), metadata={"description": "Username of the actor."}
     )

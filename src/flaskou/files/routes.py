@@ -22,6 +22,7 @@ from flaskou.files.upload import (
     no_file_part,
     receive_file,
 )
+from flaskou.openapi import answers
 
 bp = APIBlueprint("files", __name__, url_prefix="/api/v1/files", tag="Files")
 
@@ -54,6 +55,22 @@ def _multipart_body(view: Any) -> Any:
     return streams_body(view)
 
 
+def _content(description: str, *, partial: bool = False) -> dict[str, Any]:
+    """A download answer: any media type (the one given at upload), as bytes."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    headers: dict[str, Any] = {
+        "ETag": {"required": True, "schema": {"type": "string"}},
+        "Content-Disposition": {"required": True, "schema": {"type": "string"}},
+    }
+    if partial:
+        headers["Content-Range"] = {"required": True, "schema": {"type": "string"}}
+    return {
+        "description": description,
+        "content": {"application/octet-stream": binary, "*/*": binary},
+        "headers": headers,
+    }
+
+
 def _upload_error(error: DomainError) -> DomainError:
     """Let the client finish sending before it reads the answer."""
     if error.status == 413:
@@ -65,16 +82,43 @@ def _upload_error(error: DomainError) -> DomainError:
 @bp.post("")
 @auth_required()
 @_multipart_body
-@bp.output(FileOut, status_code=201)
-@bp.doc(
-    summary="Upload a file (multipart field `file`), streamed to storage",
-    responses={
-        201: "Stored",
-        413: "Over MAX_UPLOAD_BYTES or the quota (detail says which)",
-        422: "No `file` part or an empty filename",
+@bp.output(
+    FileOut,
+    status_code=201,
+    links={
+        "GetFile": {"operationId": "get_file", "parameters": {"file_id": "$response.body#/id"}},
+        "DownloadFile": {
+            "operationId": "download_file",
+            "parameters": {"file_id": "$response.body#/id"},
+        },
+        "DeleteFile": {
+            "operationId": "delete_file",
+            "parameters": {"file_id": "$response.body#/id"},
+        },
     },
 )
-def upload() -> Any:
+@bp.doc(
+    summary="Upload a file (multipart field `file`), streamed to storage",
+    description="The body has exactly one part, `file`; any other part answers 422.",
+    responses=answers(
+        {
+            201: {
+                "description": "Stored",
+                "headers": {
+                    "Location": {
+                        "description": "The new file's URL.",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
+            413: "Over MAX_UPLOAD_BYTES or the quota (detail says which)",
+            422: "No `file` part, an empty filename, another part, or a malformed multipart body",
+            507: "The server's storage is full; nothing was kept",
+        }
+    ),
+)
+def upload_file() -> Any:
     settings = current_app.config["SETTINGS"]
     user = current_user()
     storage = current_storage()
@@ -111,7 +155,15 @@ def upload() -> Any:
 @auth_required()
 @bp.input(FileListQuery, location="query", arg_name="query")
 @bp.output(FilePageOut)
-@bp.doc(summary="The caller's files, newest first (admins may pass `owner`)")
+@bp.doc(
+    summary="The caller's files, newest first (admins may pass `owner`)",
+    responses=answers(
+        {
+            403: "`owner` names another user and the caller is not an admin",
+            404: "`owner` names no user",
+        }
+    ),
+)
 def list_files(query: dict[str, Any]) -> Any:
     page = service.list_files(
         current_user(), limit=query["limit"], cursor=query["cursor"], owner=query.get("owner")
@@ -123,7 +175,7 @@ def list_files(query: dict[str, Any]) -> Any:
 @auth_required()
 @bp.output(UsageOut)
 @bp.doc(summary="The caller's storage: bytes used, quota and largest upload")
-def usage() -> Any:
+def file_usage() -> Any:
     settings = current_app.config["SETTINGS"]
     return {
         "used_bytes": service.bytes_used(current_user()),
@@ -132,27 +184,29 @@ def usage() -> Any:
     }
 
 
-@bp.get("/<file_id>")
+@bp.get("/<uuid:file_id>")
 @auth_required()
 @bp.output(FileOut)
-@bp.doc(summary="A file's metadata", responses=[200, 404])
+@bp.doc(summary="A file's metadata", responses=answers({404: "No such file of the caller's"}))
 def get_file(file_id: str) -> Any:
     return service.get_file(current_user(), file_id)
 
 
-@bp.get("/<file_id>/content")
+@bp.get("/<uuid:file_id>/content")
 @auth_required()
 @bp.doc(
     summary="Download a file (ETag, If-None-Match, Range)",
-    responses={
-        200: "The bytes",
-        206: "Part of the bytes",
-        304: "Not modified",
-        404: "No such file",
-        416: "Range not satisfiable",
-    },
+    responses=answers(
+        {
+            200: _content("The bytes, with the media type given at upload"),
+            206: _content("Part of the bytes (a single Range)", partial=True),
+            304: {"description": "Not modified (If-None-Match names the current ETag)"},
+            404: "No such file of the caller's",
+            416: "Range not satisfiable (Content-Range says the size)",
+        }
+    ),
 )
-def download(file_id: str) -> Response:
+def download_file(file_id: str) -> Response:
     stored = service.get_file(current_user(), file_id)
     etag = stored.sha256
     headers = {
@@ -187,10 +241,13 @@ def download(file_id: str) -> Response:
     return response
 
 
-@bp.delete("/<file_id>")
+@bp.delete("/<uuid:file_id>")
 @auth_required()
 @bp.output({}, status_code=204)
-@bp.doc(summary="Delete a file and its content", responses=[204, 404])
+@bp.doc(
+    summary="Delete a file and its content",
+    responses=answers({404: "No such file of the caller's"}),
+)
 def delete_file(file_id: str) -> tuple[str, int]:
     service.delete_file(current_user(), file_id, storage=current_storage(), actor=current_actor())
     return "", 204

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from apiflask import Schema, fields, validators
 
-from flaskou.pagination import PageQuery, page_schema
+from flaskou.pagination import PageQuery, cursor_field, page_schema
 
 
 class FileUploadIn(Schema):
@@ -10,6 +10,7 @@ class FileUploadIn(Schema):
 
 
 class FileListQuery(PageQuery):
+    cursor = cursor_field(("datetime", "uuid"))
     owner = fields.String(
         validate=validators.Length(max=39),
         metadata={"description": "Admins only: list this user's files."},

@@ -88,7 +88,6 @@ def receive_file(
     `allowance` is what the owner's quota still allows; going over either
     limit stops the upload at once with a 413 whose detail says which.
     """
-    # Other fields are read and dropped, never kept, so no memory limit is needed.
     decoder = MultipartDecoder(boundary, max_parts=MAX_PARTS)
     writer: Writer | None = None
     filename: str | None = None
@@ -121,7 +120,14 @@ def receive_file(
                     writer = storage.begin()
                     in_file = True
                 elif isinstance(event, File | Field):
-                    in_file = False
+                    # One part, `file`, as the document says: anything else is
+                    # refused rather than silently dropped.
+                    name = event.name or "_body"
+                    message = "Send one file per request." if name == "file" else "Unknown field."
+                    raise ValidationFailed(
+                        "The body may only have one part, named 'file'.",
+                        errors={name: [message]},
+                    )
                 elif isinstance(event, Data) and in_file and writer is not None:
                     size += len(event.data)
                     if size > allowance:

@@ -9,7 +9,11 @@ def _description(**kwargs: object) -> fields.String:
     return fields.String(
         validate=[
             validators.Length(max=DESCRIPTION_MAX),
-            validators.Regexp(r".*\S", error="Must not be empty."),
+            # Something besides spaces, and no NUL (no database stores it).
+            validators.Regexp(
+                r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+                error="Must not be empty or contain NUL characters.",
+            ),
         ],
         **kwargs,  # type: ignore[arg-type]
     )

@@ -8,7 +8,7 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, jsonify, request
 
 from flaskou.auth import COOKIE_NAME, auth_required, current_actor, current_principal
-from flaskou.extensions import limiter
+from flaskou.extensions import throttle
 from flaskou.net import client_address, user_agent
 from flaskou.sessions import service
 from flaskou.sessions.models import LoginSession
@@ -49,13 +49,13 @@ def session_view(session: LoginSession, current: LoginSession | None) -> dict[st
 @bp.post("/login")
 # Every attempt counts against the client address; only failures count
 # against the account, so its owner is not locked out by their own logins.
-@limiter.limit(
+@throttle(
     _login_limit,
     key_func=client_address,
     scope="login-address",
     error_message=_too_many_attempts,
 )
-@limiter.limit(
+@throttle(
     _login_limit,
     key_func=_login_account_key,
     scope="login-account",
@@ -70,13 +70,19 @@ def session_view(session: LoginSession, current: LoginSession | None) -> dict[st
         "instead. Throttled per client address and per account (429 with Retry-After)."
     ),
     responses={
-        200: "Logged in",
-        401: "Unknown user, wrong password or deactivated account",
-        422: "Missing field",
-        429: "Too many attempts",
+        401: "Unknown user, wrong password or deactivated account (one answer for all)",
+        429: "Too many attempts from this address or for this account",
     },
 )
-@bp.output(LoginOut)
+@bp.output(
+    LoginOut,
+    links={
+        "RevokeSession": {
+            "operationId": "revoke_session",
+            "parameters": {"session_id": "$response.body#/session/id"},
+        }
+    },
+)
 def login(data: dict[str, Any]) -> Any:
     ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
     session, token = service.login(
@@ -133,7 +139,7 @@ def logout() -> Response:
 @auth_required()
 @bp.output(SessionListOut)
 @bp.doc(summary="The caller's live sessions")
-def list_tokens() -> dict[str, Any]:
+def list_sessions() -> dict[str, Any]:
     principal = current_principal()
     return {
         "items": [session_view(s, principal.session) for s in service.live_sessions(principal.user)]
@@ -150,12 +156,12 @@ def list_tokens() -> dict[str, Any]:
         "finds none left (a concurrent one was first) records nothing."
     ),
 )
-def revoke_all() -> tuple[str, int]:
+def revoke_all_sessions() -> tuple[str, int]:
     service.revoke_all_sessions(current_principal().user, actor=current_actor())
     return "", 204
 
 
-@bp.delete("/tokens/<session_id>")
+@bp.delete("/tokens/<uuid:session_id>")
 @auth_required()
 @bp.output({}, status_code=204)
 @bp.doc(
@@ -164,8 +170,8 @@ def revoke_all() -> tuple[str, int]:
         "404 when the id is not one of the caller's live sessions, including one "
         "a concurrent request has just revoked: exactly one request revokes it."
     ),
-    responses=[204, 404],
+    responses={404: "Not one of the caller's live sessions"},
 )
-def revoke_one(session_id: str) -> tuple[str, int]:
+def revoke_session(session_id: str) -> tuple[str, int]:
     service.revoke_session(current_principal().user, session_id, actor=current_actor())
     return "", 204

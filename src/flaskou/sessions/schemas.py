@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from apiflask import Schema, fields, validators
 
+from flaskou.api import StrictBoolean
+
 
 class LoginIn(Schema):
     username = fields.String(
@@ -15,7 +17,7 @@ class LoginIn(Schema):
     password = fields.String(
         required=True, validate=validators.Length(min=1, max=4096), metadata={"format": "password"}
     )
-    cookie = fields.Boolean(
+    cookie = StrictBoolean(
         load_default=False,
         metadata={"description": "Set the token in an HttpOnly cookie instead of the body."},
     )
