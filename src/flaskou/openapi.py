@@ -10,7 +10,8 @@ drift from the server:
   request without X-Requested-With; a JSON body 400, 413, 415 and 422; a
   query schema 422; a path parameter 404; a rate limit (`@throttle`) 429;
   the database 503 (routes that never touch it say `@no_database`);
-  and any request 400, 414 or 431 when the HTTP server refuses its framing;
+  and any request 400, 414, 417, 431 or 501 when the HTTP server refuses
+  its framing (gunicorn's own answers, rendered as problems too);
 - every error is `application/problem+json` with the `Problem` schema;
 - every string a request may carry says that NUL is refused (no database
   stores it), and `nullable` is written the OpenAPI 3.1 way;
@@ -105,10 +106,13 @@ def answers(responses: Mapping[int, str | dict[str, Any]]) -> Any:
 
 def error_answers(declared: Declared) -> dict[int, list[str]]:
     """Every error status an operation can answer, with why, from its declarations."""
+    # The HTTP server refuses these for any request, before routing.
     answers: dict[int, list[str]] = {
         400: ["The HTTP request is malformed (refused before routing)"],
         414: ["The request line is longer than the server accepts"],
+        417: ["An Expect header other than 100-continue"],
         431: ["The request headers are larger than the server accepts"],
+        501: ["A Transfer-Encoding the server does not implement"],
     }
 
     def add(status: int, why: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from flaskou.errors import PROBLEM_CONTENT_TYPE
 from tests.support.multipart import parts_body
 
-ERROR_STATUSES_ANY_REQUEST = {"400", "414", "431"}
+ERROR_STATUSES_ANY_REQUEST = {"400", "414", "417", "431", "501"}
 
 
 @pytest.fixture()
