@@ -75,6 +75,8 @@ def generated(server, tmp_path, monkeypatch) -> Iterator[ModuleType]:
             str(output),
             "--meta",
             "none",
+            # A warning means the generator left a piece of the document out.
+            "--fail-on-warning",
         ],
         # The generator formats its output with ruff (its post-hooks), found on PATH.
         env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
@@ -86,8 +88,6 @@ def generated(server, tmp_path, monkeypatch) -> Iterator[ModuleType]:
     )
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
-    # A warning means the generator left a piece of the document out.
-    assert "Warning" not in report, report
     monkeypatch.syspath_prepend(str(output.parent))
     try:
         yield importlib.import_module(PACKAGE)
