@@ -238,7 +238,7 @@ def test_a_generated_client_drives_the_whole_journey(api, server, generated):
     assert [session.id for session in sessions.items] == [laptop_login.session.id]
 
     # 401: the phone's token no longer works, and says so in the generated model.
-    problem = assert_problem(api, api.call("accounts.get_me", client=phone), 401)
+    assert_problem(api, api.call("accounts.get_me", client=phone), 401)
 
     # 404: a file that is not there.
     assert_problem(api, api.call("files.get_file", file_id=uuid.uuid4(), client=laptop), 404)
@@ -285,5 +285,5 @@ def test_a_generated_client_drives_the_whole_journey(api, server, generated):
     )
     assert_problem(api, answer, 403)
 
-    log = (Path(server.log_path)).read_text()
+    log = Path(server.log_path).read_text()
     assert " 500 " not in log and "Traceback" not in log, log[-4000:]
