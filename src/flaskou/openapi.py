@@ -186,6 +186,12 @@ def _problem_response(description: str, status: int) -> dict[str, Any]:
     return response
 
 
+def _either(reasons: list[str]) -> str:
+    """ "A; or b; or c": the reasons an operation answers one status."""
+    first, *others = reasons
+    return "; or ".join([first, *(reason[0].lower() + reason[1:] for reason in others)])
+
+
 def _is_placeholder(content: dict[str, Any] | None) -> bool:
     """No content, or APIFlask's stand-in error schemas (rather than a route's own)."""
     if not content:
@@ -207,7 +213,7 @@ def complete_operation(operation: dict[str, Any], declared: Declared, name: str)
     for code, reasons in error_answers(declared).items():
         existing = responses.get(str(code), {})
         own = _own_description(existing, code)
-        description = "; or ".join([own, *reasons] if own else reasons)
+        description = _either([own, *reasons] if own else reasons)
         responses[str(code)] = {**existing, **_problem_response(description, code)}
     for key, response in responses.items():
         if key.isdigit() and int(key) >= 400 and _is_placeholder(response.get("content")):
