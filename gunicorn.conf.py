@@ -17,7 +17,11 @@ bind = os.environ.get("BIND", "0.0.0.0:5000")
 # so psycopg, redis and boto3 wait on sockets cooperatively. What still holds
 # the whole process: argon2 hashing (tens of ms per login; see README) and
 # SQLite calls.
-worker_class = "gevent"
+# flaskou's subclass of gunicorn's gevent worker: the same worker, except that
+# the requests gunicorn refuses itself (request line or headers over its
+# limits, unparseable headers, unknown methods or transfer codings) get a
+# problem+json answer like every flaskou error, not gunicorn's HTML page.
+worker_class = "flaskou.serving.ProblemGeventWorker"
 # Processes, for the CPU-bound parts (argon2) and for a worker that is busy.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 # Simultaneous connections per worker; past this the worker stops accepting

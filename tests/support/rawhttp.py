@@ -63,3 +63,33 @@ def exchange(
         except (BrokenPipeError, ConnectionResetError):
             pass
         return read_response(sock)
+
+
+def refusal(port: int, head: str, *, timeout: float = 30) -> tuple[RawResponse, bool]:
+    """Send a request head as given, read the answer, and whether the server
+    then closed the connection (as it must after a request it could not parse)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n\r\n")
+        response = read_response(sock)
+        sock.settimeout(min(timeout, 5))
+        try:
+            closed = sock.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        except TimeoutError:
+            closed = False
+        return response, closed
+
+
+def assert_problem(response: RawResponse, status: int) -> dict[str, Any]:
+    """The answer is an RFC 9457 problem of flaskou's, with this status, and no page."""
+    assert b"<html" not in response.body.lower(), response.body
+    assert b"traceback" not in response.body.lower(), response.body
+    assert response.status == status, (response.status, response.body)
+    assert response.headers.get("content-type") == "application/problem+json", response.headers
+    problem = response.json()
+    assert set(problem) >= {"type", "title", "status", "detail"}, problem
+    assert problem["status"] == status
+    assert problem["type"].startswith("https://flaskou.dev/problems/"), problem
+    assert problem["title"] and problem["detail"], problem
+    return dict(problem)
