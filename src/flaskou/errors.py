@@ -222,6 +222,14 @@ def register_error_handlers(app: APIFlask) -> None:
             # Raised by the body bound (see api.ApiRequest) before the body was read.
             limit = app.config["SETTINGS"].max_json_bytes
             detail = f"The request body is larger than MAX_JSON_BYTES ({limit} bytes)."
+            # One kind of problem for one status, whoever raises it (PayloadTooLarge, nginx).
+            return problem(
+                413,
+                detail,
+                title=PayloadTooLarge.title,
+                slug=PayloadTooLarge.slug,
+                headers=headers,
+            )
         return problem(status, detail, headers=headers)
 
     @app.errorhandler(OperationalError)
