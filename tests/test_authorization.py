@@ -17,6 +17,7 @@ from tests.conftest import DEFAULT_PASSWORD
 PUBLIC = {
     ("POST", "/api/v1/signup"),
     ("POST", "/api/v1/login"),
+    ("POST", "/api/v1/password-strength"),
 }
 USER = {
     ("POST", "/api/v1/logout"),

@@ -65,6 +65,13 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return raw.strip()
 
 
+def _score(env: Mapping[str, str], name: str) -> int:
+    raw = (env.get(name) or "0").strip() or "0"
+    if raw not in {"0", "1", "2", "3", "4"}:
+        raise ConfigError(f"{name} must be a whole number from 0 to 4, not {raw!r}")
+    return int(raw)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Everything flaskou can be told from outside, with safe defaults."""
@@ -81,6 +88,8 @@ class Settings:
     token_ttl_seconds: int = 14 * 24 * 3600
     signup_enabled: bool = True
     rate_limit_login: str = "10 per minute"
+    # Least zxcvbn score (0-4) a new password needs; 0 turns the check off.
+    password_min_score: int = 0
     # Number of reverse proxies in front of flaskou whose X-Forwarded-* headers
     # are trusted (0: use the peer address as the client address).
     proxy_count: int = 0
@@ -106,6 +115,7 @@ class Settings:
             "token_ttl_seconds": _positive_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
             "signup_enabled": _bool(env, "SIGNUP_ENABLED", True),
             "rate_limit_login": env.get("RATE_LIMIT_LOGIN", cls.rate_limit_login).strip(),
+            "password_min_score": _score(env, "PASSWORD_MIN_SCORE"),
             "proxy_count": int(proxy_raw),
             "instance_path": _optional(env, "INSTANCE_PATH"),
             "debug": _bool(env, "FLASK_DEBUG", False),

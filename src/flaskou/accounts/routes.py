@@ -8,9 +8,18 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from flaskou import lifecycle
-from flaskou.accounts import service
-from flaskou.accounts.schemas import UserCreateIn, UserDeleteMeIn, UserOut, UserUpdateMeIn
+from flaskou.accounts import service, strength
+from flaskou.accounts.schemas import (
+    PasswordStrengthIn,
+    PasswordStrengthOut,
+    UserCreateIn,
+    UserDeleteMeIn,
+    UserOut,
+    UserUpdateMeIn,
+)
 from flaskou.auth import auth_required, current_actor, current_principal, current_user
+from flaskou.extensions import throttle
+from flaskou.net import client_address
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
 
@@ -37,6 +46,34 @@ def signup(data: dict[str, Any]) -> Any:
         enabled=current_app.config["SIGNUP_ENABLED"],
         actor=current_actor(),
     )
+
+
+def _guess_limit() -> str:
+    return str(current_app.config["RATE_LIMIT_LOGIN"])
+
+
+@bp.post("/password-strength")
+# Throttled like login: an estimate is a cheap oracle for guessing nothing,
+# but a free CPU-bound endpoint is an invitation all the same.
+@throttle(_guess_limit, key_func=client_address, scope="password-strength")
+@bp.input(PasswordStrengthIn, arg_name="data")
+@bp.output(PasswordStrengthOut)
+@bp.doc(
+    summary="How easy a password is to guess (for a strength meter)",
+    description=(
+        "zxcvbn's score with the username and email as context, and whether this "
+        "server (PASSWORD_MIN_SCORE) would take it. The password is neither kept nor logged."
+    ),
+    responses={429: "Too many requests from this address"},
+)
+def password_strength(data: dict[str, Any]) -> Any:
+    context = (data.get("username"), data.get("email"))
+    estimate = strength.estimate(data["password"], context)
+    return {
+        "score": estimate.score,
+        "acceptable": not service.password_errors(data["password"], context),
+        "feedback": estimate.feedback,
+    }
 
 
 @bp.get("/users/me")

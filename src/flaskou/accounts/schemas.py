@@ -74,6 +74,37 @@ class UserDeleteMeIn(Schema):
     current_password = fields.String(required=True, metadata={"format": "password"})
 
 
+class PasswordStrengthIn(Schema):
+    password = fields.String(
+        required=True,
+        validate=validators.Length(max=PASSWORD_MAX),
+        metadata={"format": "password"},
+    )
+    username = fields.String(
+        validate=validators.Length(max=39),
+        metadata={"description": "Counts against a password that contains it."},
+    )
+    email = fields.String(
+        validate=validators.Length(max=EMAIL_MAX),
+        metadata={"description": "Counts against a password that contains it."},
+    )
+
+
+class PasswordStrengthOut(Schema):
+    score = fields.Integer(
+        required=True,
+        validate=validators.Range(min=0, max=4),
+        metadata={"minimum": 0, "maximum": 4, "description": "zxcvbn's score: 0 weakest, 4 best."},
+    )
+    acceptable = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether this server would take it as a new password."},
+    )
+    feedback = fields.List(
+        fields.String(), required=True, metadata={"description": "What would make it stronger."}
+    )
+
+
 class UserOut(Schema):
     id = fields.UUID(required=True)
     username = fields.String(required=True)

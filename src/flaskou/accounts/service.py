@@ -11,13 +11,14 @@ flaskou.lifecycle, which calls the functions here that do not commit
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from sqlalchemy import Uuid, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
-from flaskou.accounts import passwords
+from flaskou.accounts import passwords, strength
 from flaskou.accounts.models import User
 from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -64,10 +65,12 @@ def username_error(username: str) -> str | None:
     return None
 
 
-def password_error(password: str) -> str | None:
+def password_errors(password: str, context: Iterable[str | None] = ()) -> list[str] | None:
+    """Why a new password is refused: its length, or (PASSWORD_MIN_SCORE) how
+    easy it is to guess, given the account's username and email."""
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        return f"Use {PASSWORD_MIN} to {PASSWORD_MAX} characters."
-    return None
+        return [f"Use {PASSWORD_MIN} to {PASSWORD_MAX} characters."]
+    return strength.weakness(password, context)
 
 
 def normalize_email(email: str) -> str:
@@ -92,8 +95,8 @@ def _check_new_account(username: str, email: str, password: str) -> str:
         email = normalize_email(email)
     except ValueError as exc:
         errors["email"] = [str(exc)]
-    if message := password_error(password):
-        errors["password"] = [message]
+    if messages := password_errors(password, (username, email)):
+        errors["password"] = messages
     if errors:
         raise ValidationFailed("Some fields are invalid.", errors=errors)
     return email
@@ -242,8 +245,10 @@ def stage_profile_update(
             new_email = normalize_email(email)
         except ValueError as exc:
             errors["email"] = [str(exc)]
-    if password is not None and (message := password_error(password)):
-        errors["password"] = [message]
+    if password is not None and (
+        messages := password_errors(password, (user.username, user.email, new_email))
+    ):
+        errors["password"] = messages
     if errors:
         raise ValidationFailed("Some fields are invalid.", errors=errors)
     require_password(user, current_password)
