@@ -33,6 +33,12 @@ def test_the_username_and_email_count_against_a_password_that_contains_them(clie
     assert with_context["score"] == 0
 
 
+def test_an_empty_password_scores_0(client):
+    # zxcvbn itself raises on "" (found by the contract run: a 500).
+    answer = client.post(STRENGTH, json={"password": ""}).get_json()
+    assert answer == {"score": 0, "acceptable": False, "feedback": []}
+
+
 def test_the_meter_refuses_what_it_cannot_take(client):
     assert_problem(client.post(STRENGTH, json={}), 422)
     assert_problem(client.post(STRENGTH, json={"password": "x" * 1025}), 422)

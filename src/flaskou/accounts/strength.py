@@ -33,6 +33,8 @@ def required_score() -> int:
 
 
 def estimate(password: str, context: Iterable[str | None] = ()) -> Strength:
+    if not password:  # zxcvbn itself fails on an empty string
+        return Strength(0, [])
     hints: list[str] = []
     for value in context:
         if value:
