@@ -107,7 +107,7 @@ def answers(responses: Mapping[int, str | dict[str, Any]]) -> Any:
 def error_answers(declared: Declared) -> dict[int, list[str]]:
     """Every error status an operation can answer, with why, from its declarations."""
     # The HTTP server refuses these for any request, before routing.
-    answers: dict[int, list[str]] = {
+    statuses: dict[int, list[str]] = {
         400: ["The HTTP request is malformed (refused before routing)"],
         414: ["The request line is longer than the server accepts"],
         417: ["An Expect header other than 100-continue"],
@@ -116,7 +116,7 @@ def error_answers(declared: Declared) -> dict[int, list[str]]:
     }
 
     def add(status: int, why: str) -> None:
-        answers.setdefault(status, []).append(why)
+        statuses.setdefault(status, []).append(why)
 
     unsafe = declared.method in UNSAFE_METHODS
     if declared.authenticated:
@@ -139,7 +139,7 @@ def error_answers(declared: Declared) -> dict[int, list[str]]:
         add(429, "Too many requests; Retry-After says when to try again")
     if declared.uses_database:
         add(503, "The database (or another backing service) does not answer; try again")
-    return answers
+    return statuses
 
 
 _RULE_PARAMETER = re.compile(r"<(?:([^<:>]+):)?([^<>]+)>")
@@ -187,7 +187,7 @@ def _problem_response(description: str, status: int) -> dict[str, Any]:
 
 
 def _either(reasons: list[str]) -> str:
-    """ "A; or b; or c": the reasons an operation answers one status."""
+    """The reasons an operation answers one status, as one sentence: "A; or b; or c"."""
     first, *others = reasons
     return "; or ".join([first, *(reason[0].lower() + reason[1:] for reason in others)])
 
@@ -248,8 +248,6 @@ def _nullable_as_31(schema: dict[str, Any]) -> None:
     """OpenAPI 3.1 says `type: [T, "null"]`; `nullable` is a 3.0 keyword."""
     if schema.pop("nullable", False) and isinstance(schema.get("type"), str):
         schema["type"] = [schema["type"], "null"]
-    if "default" in schema and schema["default"] is None and "type" not in schema:
-        del schema["default"]
 
 
 def _refuse_nul(schema: dict[str, Any]) -> None:
@@ -310,7 +308,7 @@ def merge_duplicate_schemas(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def complete_document(app: Flask, spec: dict[str, Any]) -> dict[str, Any]:
-    spec = merge_duplicate_schemas(copy.deepcopy(spec))
+    spec = merge_duplicate_schemas(spec)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPError", "ValidationError"):
         schemas.pop(unused, None)

@@ -8,7 +8,6 @@ import json
 import re
 import socket
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -270,25 +269,11 @@ def test_a_plain_http_request_to_a_tls_port_is_a_problem_json_400(tmp_path):
             f"    ssl_certificate {cert};\n    ssl_certificate_key {key};",
         )
     )
-    config = str(proxy.directory / "nginx.conf")
-    process = subprocess.Popen(
-        [proxy.binary, "-c", config, "-p", str(proxy.directory), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proxy.start(through_to_flaskou=False)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", proxy.port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.1)
         answer, _ = refusal(proxy.port, f"GET /healthz HTTP/1.1\r\n{HOST}")
         problem = assert_problem(answer, 400)
         assert "HTTPS" in problem["detail"]
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        proxy.stop()
         closed.close()

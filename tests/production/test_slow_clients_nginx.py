@@ -9,7 +9,6 @@ import json
 import os
 import select
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -318,26 +317,12 @@ def test_no_instance_answering_is_a_problem_json_502(tmp_path):
     for sock in closed:
         sock.bind(("127.0.0.1", 0))
     nobody = Nginx([sock.getsockname()[1] for sock in closed], tmp_path / "nginx")
-    config = str(nobody.directory / "nginx.conf")
-    process = subprocess.Popen(
-        [nobody.binary, "-c", config, "-p", str(nobody.directory), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    nobody.start(through_to_flaskou=False)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", nobody.port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.1)
         status, headers, body = timed(nobody.port, "GET", "/healthz")
         assert_nginx_problem(status, headers, body, 502)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        nobody.stop()
         for sock in closed:
             sock.close()
 
