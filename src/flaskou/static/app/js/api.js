@@ -28,6 +28,8 @@ export class ApiError extends Error {
     this.name = "ApiError";
     this.status = status;
     this.title = problem.title || "";
+    // The problem type URI, e.g. ".../problems/invalid-token" (see problemIs).
+    this.type = typeof problem.type === "string" ? problem.type : "";
     this.detail = detail;
     this.errors = problem.errors && typeof problem.errors === "object" ? problem.errors : {};
     this.retryAfter = retryAfter;
@@ -107,6 +109,11 @@ export const api = {
   patch: (path, options) => request("PATCH", path, options),
   delete: (path, options) => request("DELETE", path, options),
 };
+
+/** Whether an ApiError is the problem of that kind ("invalid-token", "email-unverified"). */
+export function problemIs(error, kind) {
+  return Boolean(error && typeof error.type === "string" && error.type.endsWith(`/${kind}`));
+}
 
 /** A path segment (username, role name, id) made safe for a URL. */
 export function seg(value) {

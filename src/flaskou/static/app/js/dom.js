@@ -169,13 +169,28 @@ export function showErrors(form, alertEl, error) {
     firstInvalid && !leftover.length
       ? "Please correct the errors below."
       : error.detail || error.message || String(error);
-  if (error.status === 429 && error.retryAfter) {
-    text += ` Try again in ${error.retryAfter} seconds.`;
-  }
+  if (error.status === 429) text += ` ${tryAgainText(error.retryAfter)}`;
   if (leftover.length) text += ` ${leftover.join(" ")}`;
   if (alertEl) showAlert(alertEl, text);
   // Focus the first invalid input in page order (the API sorts its field names).
   if (firstInvalid) form.querySelector('[aria-invalid="true"]').focus();
+}
+
+function plural(n, unit) {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * "Try again in 5 minutes." from a 429's Retry-After (seconds). Mail limits
+ * count per hour, so a wait of 3412 seconds reads better as 57 minutes.
+ */
+export function tryAgainText(retryAfter) {
+  const seconds = Number.parseInt(retryAfter, 10);
+  if (!Number.isFinite(seconds) || seconds <= 0) return "Try again later.";
+  if (seconds < 60) return `Try again in ${plural(seconds, "second")}.`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return `Try again in ${plural(minutes, "minute")}.`;
+  return `Try again in ${plural(Math.ceil(minutes / 60), "hour")}.`;
 }
 
 /** Disable a button and change its text while `work` runs. */

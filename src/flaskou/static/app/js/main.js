@@ -3,7 +3,12 @@
 import { api, onUnauthorized } from "./api.js";
 import { h, alertBox, showAlert, busy, say } from "./dom.js";
 import { startRouter, navigate, currentPath } from "./router.js";
-import { loginView, signupView } from "./views/auth.js";
+import { loginView, signupView, checkInboxView } from "./views/auth.js";
+import { forgotPasswordView, resetPasswordView } from "./views/recovery.js";
+import { verifyEmailView } from "./views/verify.js";
+import { loadSettings, verificationOn, UNKNOWN_SETTINGS } from "./settings.js";
+import { resendControl } from "./verification.js";
+import { takeLinkToken } from "./links.js";
 import { filesView } from "./views/files.js";
 import { sessionsView } from "./views/sessions.js";
 import { profileView } from "./views/profile.js";
@@ -14,10 +19,15 @@ import { notFoundView, forbiddenView, failureView } from "./views/misc.js";
 
 const ADMIN = "admin";
 
-// access: "guest" (logged-out only), "user" (logged in), "admin" (role admin).
+// access: "guest" (logged-out only), "user" (logged in), "admin" (role admin),
+// "any" (either: the pages a mailed link opens, whoever is signed in).
 const ROUTES = {
   "/login": { title: "Log in", access: "guest", view: loginView },
   "/signup": { title: "Sign up", access: "guest", view: signupView },
+  "/check-inbox": { title: "Check your inbox", access: "guest", view: checkInboxView },
+  "/forgot-password": { title: "Forgot your password?", access: "any", view: forgotPasswordView },
+  "/reset-password": { title: "Choose a new password", access: "any", view: resetPasswordView },
+  "/verify-email": { title: "Verify your email address", access: "any", view: verifyEmailView },
   "/files": { title: "Files", access: "user", view: filesView },
   "/sessions": { title: "Sessions", access: "user", view: sessionsView },
   "/profile": { title: "Profile", access: "user", view: profileView },
@@ -25,6 +35,9 @@ const ROUTES = {
   "/admin/roles": { title: "Roles", access: "admin", view: rolesView },
   "/admin/audit": { title: "Audit trail", access: "admin", view: auditView },
 };
+
+// Pages that say themselves whether the address is verified: no banner there.
+const NO_BANNER = new Set(["/profile", "/verify-email"]);
 
 const NAV_USER = [
   ["/files", "Files"],
@@ -51,6 +64,10 @@ const state = {
   ending: false,
   // True once /users/me has been asked at least once.
   checked: false,
+  // The server's settings (settings.js); UNKNOWN_SETTINGS until read.
+  settings: UNKNOWN_SETTINGS,
+  // Data handed to the next page drawn (navigateWith), e.g. the address just signed up.
+  carry: null,
   rendered: false,
 };
 let renderSeq = 0;
@@ -67,7 +84,8 @@ function setFlash(kind, text) {
 // (logged out elsewhere, revoked, expired, or the account was deactivated).
 onUnauthorized(() => {
   if (state.ending) return true;
-  if (state.access === "guest") return false;
+  // Pages open to anyone show the error themselves.
+  if (state.access === "guest" || state.access === "any") return false;
   setFlash("error", "Your session has ended. Please log in again.");
   state.user = null;
   state.ending = true;
@@ -91,6 +109,7 @@ function redirect(path) {
 
 async function render() {
   const seq = ++renderSeq;
+  takeLinkToken();
   const path = currentPath();
   const main = document.getElementById("main");
   let user;
@@ -105,7 +124,9 @@ async function render() {
     main.setAttribute("aria-busy", "true");
     try {
       // Read on every navigation, so role changes show up without a reload.
-      user = await fetchMe();
+      let settings;
+      [user, settings] = await Promise.all([fetchMe(), loadSettings()]);
+      state.settings = settings;
     } catch (error) {
       if (seq !== renderSeq) return;
       main.removeAttribute("aria-busy");
@@ -125,7 +146,7 @@ async function render() {
 
   if (path === "/") return redirect(user ? "/files" : "/login");
   if (!route) return show({ title: "Not found", access: null, view: notFoundView });
-  if (route.access !== "guest" && !user) {
+  if (route.access !== "guest" && route.access !== "any" && !user) {
     state.afterLogin = path + location.search;
     return redirect("/login");
   }
@@ -143,7 +164,10 @@ function show(route, extra = {}) {
   document.title = `${route.title} · flaskou`;
   const ctx = {
     user: state.user,
+    settings: state.settings,
+    carried: state.carry,
     navigate,
+    navigateWith,
     retry: () => render(),
     loggedIn,
     loggedOut,
@@ -151,6 +175,7 @@ function show(route, extra = {}) {
     flash: setFlash,
     ...extra,
   };
+  state.carry = null;
   const view = route.view(ctx);
   const flash = state.flash;
   state.flash = null;
@@ -184,6 +209,12 @@ function loggedIn(flashText, { next: nextPath } = {}) {
   return navigate(next);
 }
 
+/** Go to a page of the app and hand it `data` (as ctx.carried), for this drawing only. */
+function navigateWith(path, data) {
+  state.carry = data;
+  return navigate(path);
+}
+
 /** Called after logging out, deleting the account or revoking every session. */
 function loggedOut(flashText, kind = "info") {
   state.user = null;
@@ -214,7 +245,50 @@ function navLink(path, label, current) {
   );
 }
 
+let bannerKey = null;
+
+/**
+ * "Your email address is not verified" under the header, on every page of a
+ * signed-in user whose address is not verified yet, while this server asks
+ * for verification. It is drawn again only when the account or address
+ * changes, so a "Sent" message stays while the user moves between pages.
+ */
+function renderBanner(current) {
+  const area = document.getElementById("banner");
+  const user = state.user;
+  const wanted =
+    user && user.email_verified === false && verificationOn(state.settings) && !NO_BANNER.has(current);
+  if (!wanted) {
+    area.replaceChildren();
+    area.hidden = true;
+    bannerKey = null;
+    return;
+  }
+  const key = `${user.id} ${user.email}`;
+  area.hidden = false;
+  if (key === bannerKey) return;
+  bannerKey = key;
+  const required = state.settings.email_verification === "required";
+  area.replaceChildren(
+    h(
+      "section",
+      { class: "banner", "aria-labelledby": "banner-text" },
+      h(
+        "p",
+        { class: "banner-text", id: "banner-text" },
+        "Your email address ",
+        h("strong", {}, user.email),
+        " is not verified yet. Open the link we mailed you",
+        required ? " (you need it to log in again)" : "",
+        ", or ask for a new one.",
+      ),
+      resendControl(user, { onVerified: () => refreshNav() }),
+    ),
+  );
+}
+
 function renderNav(current) {
+  renderBanner(current);
   const nav = document.getElementById("nav");
   const user = state.user;
   if (!user) {

@@ -1,7 +1,9 @@
-// Logging in and signing up.
+// Logging in and signing up, and the "check your inbox" page that follows
+// them when this server wants verified addresses (EMAIL_VERIFICATION=required).
 
-import { api } from "../api.js";
+import { api, problemIs } from "../api.js";
 import { h, page, field, alertBox, clearErrors, showErrors, busy } from "../dom.js";
+import { strengthMeter } from "../strength.js";
 
 /** POST /login with cookie: true; the token only ever lives in the HttpOnly cookie. */
 function logIn(username, password) {
@@ -35,15 +37,26 @@ export function loginView(ctx) {
     alert,
     username.wrapper,
     password.wrapper,
-    h("div", { class: "form-actions" }, submit),
+    h(
+      "div",
+      { class: "form-actions" },
+      submit,
+      h("a", { href: "/forgot-password", class: "form-link" }, "Forgot your password?"),
+    ),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     clearErrors(form, alert);
     busy(submit, "Logging in…", async () => {
+      const name = username.input.value.trim();
       try {
-        await logIn(username.input.value.trim(), password.input.value);
+        await logIn(name, password.input.value);
       } catch (error) {
+        if (problemIs(error, "email-unverified")) {
+          // The password was right; the server has mailed a new link itself.
+          await ctx.navigateWith("/check-inbox", { reason: "login" });
+          return;
+        }
         showErrors(form, alert, error);
         return;
       }
@@ -52,13 +65,22 @@ export function loginView(ctx) {
   });
   el.append(
     form,
-    h("p", { class: "aside" }, "No account yet? ", h("a", { href: "/signup" }, "Sign up")),
+    ctx.settings.signup_enabled === false
+      ? null
+      : h("p", { class: "aside" }, "No account yet? ", h("a", { href: "/signup" }, "Sign up")),
   );
   return el;
 }
 
 export function signupView(ctx) {
   const { el } = page("Sign up");
+  if (ctx.settings.signup_enabled === false) {
+    el.append(
+      h("p", { class: "lead" }, "This server does not take new sign-ups; an administrator creates accounts."),
+      h("p", { class: "aside" }, "Already have an account? ", h("a", { href: "/login" }, "Log in")),
+    );
+    return el;
+  }
   const username = field({
     id: "signup-username",
     name: "username",
@@ -83,8 +105,16 @@ export function signupView(ctx) {
     type: "password",
     autocomplete: "new-password",
     required: true,
-    hint: "At least 8 characters.",
+    hint:
+      ctx.settings.password_min_score > 0
+        ? "At least 8 characters, and hard to guess: the meter says when it is strong enough."
+        : "At least 8 characters.",
   });
+  password.wrapper.append(
+    strengthMeter(password.input, {
+      context: () => ({ username: username.input.value.trim(), email: email.input.value.trim() }),
+    }),
+  );
   const alert = alertBox();
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, "Sign up");
   const form = h(
@@ -102,17 +132,28 @@ export function signupView(ctx) {
     busy(submit, "Signing up…", async () => {
       const name = username.input.value.trim();
       const secret = password.input.value;
+      let user;
       try {
-        await api.post("/signup", {
+        user = await api.post("/signup", {
           json: { username: name, email: email.input.value.trim(), password: secret },
         });
       } catch (error) {
         showErrors(form, alert, error);
         return;
       }
+      const checkInbox = () => ctx.navigateWith("/check-inbox", { reason: "signup", email: user.email });
+      // Logging in would be refused (and mail a second link): say what to do instead.
+      if (ctx.settings.email_verification === "required") {
+        await checkInbox();
+        return;
+      }
       try {
         await logIn(name, secret);
-      } catch {
+      } catch (error) {
+        if (problemIs(error, "email-unverified")) {
+          await checkInbox();
+          return;
+        }
         // The account exists; let the user log in by hand (e.g. when throttled).
         ctx.flash("info", "Your account was created. Please log in.");
         ctx.navigate("/login");
@@ -124,6 +165,39 @@ export function signupView(ctx) {
   el.append(
     form,
     h("p", { class: "aside" }, "Already have an account? ", h("a", { href: "/login" }, "Log in")),
+  );
+  return el;
+}
+
+/** After a sign-up, or a refused login, while the address is not verified. */
+export function checkInboxView(ctx) {
+  const { el } = page("Check your inbox");
+  const carried = ctx.carried || {};
+  let message;
+  if (carried.reason === "signup") {
+    message = [
+      "Your account is ready. Check your inbox to verify ",
+      h("strong", {}, carried.email),
+      ", then log in: open the link we have just mailed there.",
+    ];
+  } else if (carried.reason === "login") {
+    message = [
+      "Your password is right, but your email address is not verified yet, so you cannot " +
+        "log in. We have mailed a new verification link to the address of your account: " +
+        "open it, then log in.",
+    ];
+  } else {
+    message = ["Open the verification link we have mailed you, then log in."];
+  }
+  el.append(
+    h("div", { class: "card notice", role: "status" }, h("p", {}, ...message)),
+    h(
+      "p",
+      { class: "aside" },
+      "Nothing after a few minutes? Check your spam folder. Logging in again mails a new link " +
+        "(a few per hour at most).",
+    ),
+    h("p", {}, h("a", { href: "/login" }, "Log in")),
   );
   return el;
 }

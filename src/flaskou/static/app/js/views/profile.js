@@ -13,14 +13,41 @@ import {
   confirmInline,
 } from "../dom.js";
 import { timeEl } from "../format.js";
+import { verificationOn } from "../settings.js";
+import { strengthMeter } from "../strength.js";
+import { resendControl } from "../verification.js";
 
-function details(user) {
+/** "Verified", or "Not verified" with a Resend button; nothing when this server does not verify. */
+function verificationState(user, settings, onVerified) {
+  if (typeof user.email_verified !== "boolean" || !verificationOn(settings)) return null;
+  if (user.email_verified) {
+    return h("div", { class: "verification" }, h("span", { class: "pill pill-ok" }, "Verified"));
+  }
+  return h(
+    "div",
+    { class: "verification" },
+    h("span", { class: "pill pill-warn" }, "Not verified"),
+    resendControl(user, { onVerified }),
+  );
+}
+
+function details(user, settings, onVerified) {
   const roles = user.roles && user.roles.length ? user.roles.join(", ") : "None";
   return h(
     "dl",
     { class: "details" },
     h("div", {}, h("dt", {}, "Username"), h("dd", {}, user.username)),
-    h("div", {}, h("dt", {}, "Email"), h("dd", { class: "profile-email" }, user.email)),
+    h(
+      "div",
+      {},
+      h("dt", {}, "Email"),
+      h(
+        "dd",
+        {},
+        h("span", { class: "profile-email" }, user.email),
+        verificationState(user, settings, onVerified),
+      ),
+    ),
     h("div", {}, h("dt", {}, "Roles"), h("dd", {}, roles)),
     h("div", {}, h("dt", {}, "Member since"), h("dd", {}, timeEl(user.created_at))),
   );
@@ -30,8 +57,21 @@ export function profileView(ctx) {
   const { el, status } = page("Profile");
   let user = ctx.user;
   const info = h("section", { class: "card" });
+  // Verified meanwhile (another tab, the link opened elsewhere): read the account again.
+  const reread = async () => {
+    try {
+      user = await api.get("/users/me");
+    } catch {
+      return;
+    }
+    drawInfo();
+    await ctx.refreshNav();
+  };
   const drawInfo = () =>
-    info.replaceChildren(h("h2", { id: "profile-account" }, "Your account"), details(user));
+    info.replaceChildren(
+      h("h2", { id: "profile-account" }, "Your account"),
+      details(user, ctx.settings, reread),
+    );
   drawInfo();
 
   // Change email
@@ -78,7 +118,14 @@ export function profileView(ctx) {
       emailCurrent.input.value = "";
       email.input.value = user.email;
       drawInfo();
-      say(status, `Email changed to ${user.email}.`);
+      const toVerify = user.email_verified === false && verificationOn(ctx.settings);
+      say(
+        status,
+        toVerify
+          ? `Email changed to ${user.email}. We have mailed a link there to verify it.`
+          : `Email changed to ${user.email}.`,
+      );
+      await ctx.refreshNav();
     });
   });
 
@@ -92,6 +139,10 @@ export function profileView(ctx) {
     required: true,
     hint: "At least 8 characters. Your other sessions will be logged out.",
   });
+  const meter = strengthMeter(newPassword.input, {
+    context: () => ({ username: user.username, email: user.email }),
+  });
+  newPassword.wrapper.append(meter);
   const passwordCurrent = field({
     id: "password-current-password",
     name: "current_password",
@@ -125,6 +176,7 @@ export function profileView(ctx) {
       }
       newPassword.input.value = "";
       passwordCurrent.input.value = "";
+      meter.reset();
       say(status, "Password changed. Your other sessions have been logged out.");
     });
   });
