@@ -273,12 +273,14 @@ class _Controller(Controller):
     def close_connections(self) -> None:
         # Stopping the loop alone leaves client sockets open until garbage collection
         # (a ResourceWarning, and a client that hangs instead of seeing the server go).
+        # abort(), not close(): a TLS close waits for the client's close_notify, which
+        # the stopping loop would never read, and the socket would leak all the same.
         done = threading.Event()
 
         def close() -> None:
             for smtp in list(self.sessions):
                 if smtp.transport is not None:
-                    smtp.transport.close()
+                    smtp.transport.abort()
             done.set()
 
         self.loop.call_soon_threadsafe(close)
