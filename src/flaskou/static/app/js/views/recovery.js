@@ -118,7 +118,7 @@ export function resetPasswordView(ctx) {
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, "Set the new password");
   const form = h(
     "form",
-    { class: "form card", "aria-label": "Choose a new password", novalidate: true },
+    { class: "form card", "aria-label": "Reset password", novalidate: true },
     alert,
     password.wrapper,
     h("div", { class: "form-actions" }, submit),
