@@ -131,6 +131,8 @@ def stack(workdir: Path, *, instances: int = 2, workers: int = 2) -> Iterator[St
             "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
             # Every client comes from 127.0.0.1; throttling is not what is measured.
             "RATE_LIMIT_LOGIN": "1000000 per minute",
+            "RATE_LIMIT_SIGNUP": "1000000 per hour",
+            "RATE_LIMIT_MAIL": "1000000 per hour",
             "PROXY_COUNT": "1",
         }
         for index in range(instances):

@@ -21,9 +21,12 @@ from sqlalchemy import text
 
 from flaskou import Settings, create_app
 from flaskou.extensions import db
+from tests.support import smtp as smtp_support
 from tests.support.postgres import PostgresCluster
 
 DEFAULT_PASSWORD = "correct horse battery"
+
+smtp_server = smtp_support.smtp_server  # a real SMTP server on loopback (aiosmtpd)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,6 +88,10 @@ def make_settings(database_url: str, instance_path: Path, **overrides: Any) -> S
         "instance_path": str(instance_path),
         "testing": True,
         "rate_limit_login": "1000 per minute",
+        # Tests sign up (and ask for mail) from one address far more often
+        # than a person would; the tests of these limits set their own.
+        "rate_limit_signup": "100000 per hour",
+        "rate_limit_mail": "100000 per hour",
     }
     values.update(overrides)
     return Settings(**values)

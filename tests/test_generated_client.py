@@ -49,6 +49,8 @@ def server(app, migrated_database, tmp_path) -> Iterator[Server]:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "RATE_LIMIT_LOGIN": "1000 per minute",
+        "RATE_LIMIT_SIGNUP": "1000000 per hour",
+        "RATE_LIMIT_MAIL": "1000000 per hour",
     }
     server = Server(env, workers=1, log_path=tmp_path / "gunicorn.log").start()
     try:

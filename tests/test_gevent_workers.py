@@ -50,6 +50,8 @@ def test_a_request_waiting_on_a_row_lock_does_not_stop_the_worker(
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "UPLOAD_DIR": str(tmp_path / "files"),
             "RATE_LIMIT_LOGIN": "1000 per minute",
+            "RATE_LIMIT_SIGNUP": "1000000 per hour",
+            "RATE_LIMIT_MAIL": "1000000 per hour",
         },
         workers=1,  # as `make run`: nothing else could serve meanwhile
         log_path=tmp_path / "gunicorn.log",

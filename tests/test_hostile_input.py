@@ -36,6 +36,8 @@ def server(migrated_database, tmp_path_factory):
             "SECRET_KEY": "a-test-secret-that-is-long-enough",
             "INSTANCE_PATH": str(directory / "instance"),
             "RATE_LIMIT_LOGIN": "1000 per minute",
+            "RATE_LIMIT_SIGNUP": "1000000 per hour",
+            "RATE_LIMIT_MAIL": "1000000 per hour",
         },
         workers=1,
         log_path=directory / "gunicorn.log",

@@ -17,6 +17,8 @@ def server(app, migrated_database, tmp_path):
             "SECRET_KEY": "a-test-secret-that-is-long-enough",
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "RATE_LIMIT_LOGIN": "100 per minute",
+            "RATE_LIMIT_SIGNUP": "1000000 per hour",
+            "RATE_LIMIT_MAIL": "1000000 per hour",
         },
         workers=2,
         log_path=tmp_path / "gunicorn.log",

@@ -32,6 +32,8 @@ def environment(database_url: str, tmp_path: Path) -> dict[str, str]:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "RATE_LIMIT_LOGIN": "1000 per minute",
+        "RATE_LIMIT_SIGNUP": "1000000 per hour",
+        "RATE_LIMIT_MAIL": "1000000 per hour",
     }
 
 

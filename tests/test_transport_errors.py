@@ -39,6 +39,8 @@ def server(migrated_database, tmp_path_factory):
             "INSTANCE_PATH": str(tmp / "instance"),
             "UPLOAD_DIR": str(tmp / "uploads"),
             "RATE_LIMIT_LOGIN": "1000 per minute",
+            "RATE_LIMIT_SIGNUP": "1000000 per hour",
+            "RATE_LIMIT_MAIL": "1000000 per hour",
         },
         log_path=tmp / "gunicorn.log",
     ).start()

@@ -131,7 +131,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _register_blueprints(app: APIFlask) -> None:
-    from flaskou import cli, ops, web
+    from flaskou import cli, observability, ops, web
     from flaskou.accounts import cli as accounts_cli
     from flaskou.accounts.admin_routes import bp as users_admin_bp
     from flaskou.accounts.routes import bp as accounts_bp
@@ -143,6 +143,8 @@ def _register_blueprints(app: APIFlask) -> None:
     from flaskou.files import models as _files_models  # noqa: F401
     from flaskou.files import storage
     from flaskou.files.routes import bp as files_bp
+    from flaskou.mail import cli as mail_cli
+    from flaskou.mail import delivery as mail_delivery
     from flaskou.roles import cli as roles_cli
     from flaskou.roles.routes import bp as roles_bp
     from flaskou.roles.service import ROLE_NAME_PATTERN
@@ -164,3 +166,5 @@ def _register_blueprints(app: APIFlask) -> None:
     accounts_cli.init_app(app)
     roles_cli.init_app(app)
     files_cli.init_app(app)
+    mail_cli.init_app(app)
+    observability.add_collector(mail_delivery.OutboxCollector())

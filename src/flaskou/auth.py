@@ -20,7 +20,7 @@ from flask import Flask, current_app, g, request
 from flaskou.accounts.models import User
 from flaskou.audit.service import Actor
 from flaskou.errors import Forbidden, Unauthorized
-from flaskou.net import client_address
+from flaskou.net import client_address, user_agent
 from flaskou.sessions import service as sessions
 from flaskou.sessions.models import LoginSession
 
@@ -137,7 +137,9 @@ def current_user() -> User:
 def current_actor() -> Actor:
     """The caller (when authenticated) and their address, for the audit trail."""
     principal: Principal | None = g.get("principal")
-    return Actor(user=principal.user if principal else None, ip=client_address())
+    return Actor(
+        user=principal.user if principal else None, ip=client_address(), device=user_agent()
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -79,6 +79,29 @@ class Conflict(DomainError):
     slug = "conflict"
 
 
+class InvalidToken(DomainError):
+    """A link's token is unknown, expired, spent or no longer matches the account."""
+
+    status = 400
+    title = "Invalid or expired link"
+    slug = "invalid-token"
+
+
+class EmailUnverified(DomainError):
+    status = 403
+    title = "Email address not verified"
+    slug = "email-unverified"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too Many Requests"
+    slug = "too-many-requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     title = "Payload Too Large"

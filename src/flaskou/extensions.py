@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from limits import parse as parse_rate_limit
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
@@ -67,6 +70,19 @@ def throttle(limit: Callable[[], str] | str, **options: Any) -> Callable[[F], F]
 
 def is_rate_limited(view: Callable[..., Any]) -> bool:
     return bool(getattr(view, _RATE_LIMITED, False))
+
+
+def spend_allowance(limit: str, scope: str, key: str) -> int | None:
+    """Count one request against `limit` for `key` (shared through Redis when
+    configured, like every route limit). None when allowed; otherwise how many
+    seconds until the next one would be. For limits keyed by something a
+    route only knows after reading its body (the address a mail goes to)."""
+    item = parse_rate_limit(limit)
+    strategy = limiter.limiter
+    if strategy.hit(item, "flaskou", scope, key):
+        return None
+    reset_at = strategy.get_window_stats(item, "flaskou", scope, key).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
 
 
 def no_database(view: F) -> F:

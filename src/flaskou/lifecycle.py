@@ -16,7 +16,7 @@ S3), and a wrong answer from any step must stop the rest. Written out here,
 that order reads top to bottom in one place; with signals it would be spread
 over receivers whose order and failure handling depend on who connected first,
 and a receiver that was never imported would silently do nothing. The next
-such change (a password reset that must end sessions and API keys) belongs
+such change (a password reset that must end sessions and API keys) is
 here too.
 """
 
@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flaskou.accounts import recovery
 from flaskou.accounts import service as accounts
 from flaskou.accounts.models import User
 from flaskou.audit.service import Actor
+from flaskou.extensions import db
 from flaskou.files import service as files
 from flaskou.files.storage import current_storage
 from flaskou.sessions import service as sessions
@@ -54,6 +56,14 @@ def update_own_profile(
         )
     accounts.commit_profile_change()
     return user
+
+
+def reset_password(token: str, password: str, *, actor: Actor) -> None:
+    """Set a new password from a mailed link: every session of the account
+    ends in the same transaction (whoever held the old password is out)."""
+    user = recovery.stage_password_reset(token, password, actor=actor)
+    sessions.stage_revoke_all_sessions(user, actor=actor, reason="password reset")
+    db.session.commit()
 
 
 def update_user(

@@ -11,7 +11,9 @@ import dataclasses
 import os
 import secrets
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from limits import parse as parse_rate_limit
@@ -65,11 +67,40 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return raw.strip()
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip().lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
+
+
 def _score(env: Mapping[str, str], name: str) -> int:
     raw = (env.get(name) or "0").strip() or "0"
     if raw not in {"0", "1", "2", "3", "4"}:
         raise ConfigError(f"{name} must be a whole number from 0 to 4, not {raw!r}")
     return int(raw)
+
+
+EMAIL_VERIFICATION_MODES = ("off", "optional", "required")
+
+
+def _check_rate_limit(name: str, value: str) -> None:
+    try:
+        item = parse_rate_limit(value)
+    except ValueError:
+        raise ConfigError(f"{name} must look like '10 per minute', not {value!r}") from None
+    if item.amount <= 0:
+        raise ConfigError(f"{name} must allow at least one request")
+
+
+def _check_public_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(
+            f"PUBLIC_URL must be the http(s) address users reach flaskou at, not {value!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("PUBLIC_URL must not have a query or a fragment")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +121,17 @@ class Settings:
     rate_limit_login: str = "10 per minute"
     # Least zxcvbn score (0-4) a new password needs; 0 turns the check off.
     password_min_score: int = 0
+    # Where users reach the web app: links in mail point there.
+    public_url: str = "http://127.0.0.1:5000"
+    # SMTP server (smtp://, smtp://...?starttls=true, smtps://); None: mail goes to the log.
+    mail_url: str | None = None
+    mail_from: str = "flaskou <no-reply@localhost>"
+    email_verification: str = "optional"
+    password_reset_ttl_seconds: int = 1800
+    rate_limit_mail: str = "5 per hour"
+    rate_limit_signup: str = "20 per hour"
+    # How long the delivery worker keeps retrying a message before marking it failed.
+    mail_retry_seconds: int = 24 * 3600
     # Number of reverse proxies in front of flaskou whose X-Forwarded-* headers
     # are trusted (0: use the peer address as the client address).
     proxy_count: int = 0
@@ -116,6 +158,18 @@ class Settings:
             "signup_enabled": _bool(env, "SIGNUP_ENABLED", True),
             "rate_limit_login": env.get("RATE_LIMIT_LOGIN", cls.rate_limit_login).strip(),
             "password_min_score": _score(env, "PASSWORD_MIN_SCORE"),
+            "public_url": (env.get("PUBLIC_URL") or cls.public_url).strip().rstrip("/"),
+            "mail_url": _optional(env, "MAIL_URL"),
+            "mail_from": (env.get("MAIL_FROM") or cls.mail_from).strip(),
+            "email_verification": _choice(
+                env, "EMAIL_VERIFICATION", EMAIL_VERIFICATION_MODES, cls.email_verification
+            ),
+            "password_reset_ttl_seconds": _positive_int(
+                env, "PASSWORD_RESET_TTL_SECONDS", cls.password_reset_ttl_seconds
+            ),
+            "rate_limit_mail": env.get("RATE_LIMIT_MAIL", cls.rate_limit_mail).strip(),
+            "rate_limit_signup": env.get("RATE_LIMIT_SIGNUP", cls.rate_limit_signup).strip(),
+            "mail_retry_seconds": _positive_int(env, "MAIL_RETRY_SECONDS", cls.mail_retry_seconds),
             "proxy_count": int(proxy_raw),
             "instance_path": _optional(env, "INSTANCE_PATH"),
             "debug": _bool(env, "FLASK_DEBUG", False),
@@ -126,14 +180,29 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        try:
-            item = parse_rate_limit(self.rate_limit_login)
-        except ValueError:
+        for name, value in (
+            ("RATE_LIMIT_LOGIN", self.rate_limit_login),
+            ("RATE_LIMIT_MAIL", self.rate_limit_mail),
+            ("RATE_LIMIT_SIGNUP", self.rate_limit_signup),
+        ):
+            _check_rate_limit(name, value)
+        _check_public_url(self.public_url)
+        if self.mail_url is not None:
+            from flaskou.mail.transport import MailUrlError, parse_mail_url
+
+            try:
+                parse_mail_url(self.mail_url)
+            except MailUrlError as exc:
+                raise ConfigError(f"MAIL_URL {exc}") from None
+        if not parseaddr(self.mail_from)[1] or "@" not in parseaddr(self.mail_from)[1]:
             raise ConfigError(
-                f"RATE_LIMIT_LOGIN must look like '10 per minute', not {self.rate_limit_login!r}"
-            ) from None
-        if item.amount <= 0:
-            raise ConfigError("RATE_LIMIT_LOGIN must allow at least one attempt")
+                f"MAIL_FROM must be an address such as 'flaskou <no-reply@example.com>', "
+                f"not {self.mail_from!r}"
+            )
+        if self.email_verification not in EMAIL_VERIFICATION_MODES:
+            raise ConfigError(
+                f"EMAIL_VERIFICATION must be one of {', '.join(EMAIL_VERIFICATION_MODES)}"
+            )
         if self.database_url is not None:
             try:
                 url = make_url(self.database_url)

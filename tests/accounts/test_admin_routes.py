@@ -179,9 +179,11 @@ def test_user_pages_have_no_gaps_or_duplicates_while_users_sign_up(app, client, 
     import threading
 
     from flaskou.accounts import service
+    from flaskou.extensions import db
 
     for i in range(40):
         service.create_user(f"early{i:02d}", f"early{i}@example.com", "a long password")
+    db.session.commit()
     before = {
         u["username"]
         for u in client.get(f"{USERS}?limit=100", headers=admin.headers).get_json()["items"]
@@ -195,11 +197,11 @@ def test_user_pages_have_no_gaps_or_duplicates_while_users_sign_up(app, client, 
             while not stop.is_set():
                 # names on both sides of any cursor
                 service.create_user(f"a-late{i}", f"a-late{i}@example.com", "a long password")
+                db.session.commit()
                 service.create_user(f"zz-late{i}", f"zz-late{i}@example.com", "a long password")
+                db.session.commit()
                 i += 1
             db.session.remove()
-
-    from flaskou.extensions import db
 
     writer = threading.Thread(target=keep_signing_up)
     writer.start()

@@ -30,6 +30,8 @@ def test_signup_answers_the_user_without_secrets(client):
         "id",
         "username",
         "email",
+        "email_verified",
+        "mfa_enabled",
         "roles",
         "is_active",
         "created_at",

@@ -92,6 +92,8 @@ def test_the_document_is_exact(app, migrated_database, tmp_path, caller, seed):
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         # The hooks sign in again whenever the run has revoked their session.
         "RATE_LIMIT_LOGIN": "100000 per minute",
+        "RATE_LIMIT_SIGNUP": "1000000 per hour",
+        "RATE_LIMIT_MAIL": "1000000 per hour",
     }
     server = Server(env, workers=1, log_path=tmp_path / "gunicorn.log").start()
     try:

@@ -100,6 +100,8 @@ def start_service(cluster, tmp: Path, name: str, **extra: str) -> Service:
         "INSTANCE_PATH": str(tmp / "instance"),
         "UPLOAD_DIR": str(tmp / "files"),
         "RATE_LIMIT_LOGIN": "100000 per minute",
+        "RATE_LIMIT_SIGNUP": "1000000 per hour",
+        "RATE_LIMIT_MAIL": "1000000 per hour",
         **extra,
     }
     server = Server(env, workers=2, log_path=tmp / "gunicorn.log").start(timeout=60)

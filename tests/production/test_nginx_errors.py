@@ -43,6 +43,8 @@ def stack(cluster, tmp_path_factory):
         "INSTANCE_PATH": str(tmp / "instance"),
         "UPLOAD_DIR": str(tmp / "shared-files"),
         "RATE_LIMIT_LOGIN": "1000 per minute",
+        "RATE_LIMIT_SIGNUP": "1000000 per hour",
+        "RATE_LIMIT_MAIL": "1000000 per hour",
         "PROXY_COUNT": "1",
         "HOME": str(tmp),
         "XDG_RUNTIME_DIR": str(tmp),

@@ -32,6 +32,8 @@ def stack(cluster, tmp_path_factory):
         "INSTANCE_PATH": str(tmp / "instance"),
         "UPLOAD_DIR": str(tmp / "shared-files"),  # one store for both, as a shared volume
         "RATE_LIMIT_LOGIN": "5 per minute",
+        "RATE_LIMIT_SIGNUP": "1000000 per hour",
+        "RATE_LIMIT_MAIL": "1000000 per hour",
         "PROXY_COUNT": "1",  # nginx in front, as in compose.yaml
     }
     servers = start_instances(2, env, tmp)

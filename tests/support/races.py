@@ -28,6 +28,8 @@ def server_env(
         "SECRET_KEY": "a-test-secret-that-is-long-enough",
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "RATE_LIMIT_LOGIN": "1000 per minute",
+        "RATE_LIMIT_SIGNUP": "1000000 per hour",
+        "RATE_LIMIT_MAIL": "1000000 per hour",
         "GUNICORN_THREADS": "8",
     }
     if "s3_bucket" in overrides:

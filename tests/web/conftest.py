@@ -52,6 +52,8 @@ def server(app, migrated_database, tmp_path):
             "INSTANCE_PATH": str(tmp_path / "instance"),
             "UPLOAD_DIR": str(tmp_path / "uploads"),
             "RATE_LIMIT_LOGIN": "100 per minute",
+            "RATE_LIMIT_SIGNUP": "1000000 per hour",
+            "RATE_LIMIT_MAIL": "1000000 per hour",
         },
         workers=1,
         log_path=tmp_path / "gunicorn.log",

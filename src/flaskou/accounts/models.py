@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from sqlalchemy import Boolean, String
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flaskou.extensions import Model
-from flaskou.models import Timestamps, UUIDPrimaryKey
+from flaskou.models import Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
 from flaskou.roles.models import Role, user_roles
 
 
@@ -16,10 +19,21 @@ class User(UUIDPrimaryKey, Timestamps, Model):
     email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Set when the owner follows a verification link sent to `email`; any
+    # change of address clears it.
+    email_verified: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     roles: Mapped[list[Role]] = relationship(
         secondary=user_roles, lazy="selectin", order_by=Role.name
     )
+
+    @property
+    def mfa_enabled(self) -> bool:
+        """Whether sign-in asks for a second factor: flaskou has none to
+        enrol yet, so never."""
+        return False
 
     @property
     def role_names(self) -> list[str]:
@@ -30,3 +44,27 @@ class User(UUIDPrimaryKey, Timestamps, Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
+
+
+PASSWORD_RESET = "password_reset"  # noqa: S105 (a token purpose)
+VERIFY_EMAIL = "verify_email"
+
+
+class AccountToken(UUIDPrimaryKey, Model):
+    """A single-use token sent by mail (a reset or verification link).
+
+    Only its SHA-256 is kept. Spending it deletes the row, so a token works
+    at most once however many requests race with it.
+    """
+
+    __tablename__ = "account_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(20), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    # The address a verification link was sent to: it confirms that one only.
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -8,23 +8,55 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from flaskou import lifecycle
-from flaskou.accounts import service, strength
+from flaskou.accounts import recovery, service, strength
 from flaskou.accounts.schemas import (
+    AcceptedOut,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
     PasswordStrengthIn,
     PasswordStrengthOut,
+    PublicSettingsOut,
     UserCreateIn,
     UserDeleteMeIn,
     UserOut,
     UserUpdateMeIn,
+    VerifyEmailIn,
 )
 from flaskou.auth import auth_required, current_actor, current_principal, current_user
-from flaskou.extensions import throttle
+from flaskou.extensions import no_database, throttle
 from flaskou.net import client_address
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
 
 
+def _signup_limit() -> str:
+    return str(current_app.config["SETTINGS"].rate_limit_signup)
+
+
+def _mail_limit() -> str:
+    return str(current_app.config["SETTINGS"].rate_limit_mail)
+
+
+@bp.get("/settings")
+@no_database
+@bp.output(PublicSettingsOut)
+@bp.doc(
+    summary="What the web app needs to know about this server",
+    description="Whether sign-up is open, the email verification mode and the password rule.",
+)
+def public_settings() -> Any:
+    settings = current_app.config["SETTINGS"]
+    return {
+        "signup_enabled": current_app.config["SIGNUP_ENABLED"],
+        "email_verification": settings.email_verification,
+        "password_min_score": settings.password_min_score,
+    }
+
+
 @bp.post("/signup")
+# Every attempt counts (taken names included), so the route is no cheap
+# oracle for which usernames and addresses exist.
+@throttle(_signup_limit, key_func=client_address, scope="signup")
 @bp.input(UserCreateIn, arg_name="data")
 @bp.output(
     UserOut,
@@ -36,7 +68,11 @@ bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
 )
 @bp.doc(
     summary="Create an account",
-    responses={403: "Sign-up is disabled on this server", 409: "Username or email taken"},
+    responses={
+        403: "Sign-up is disabled on this server",
+        409: "Username or email taken",
+        429: "Too many sign-ups from this address (RATE_LIMIT_SIGNUP)",
+    },
 )
 def signup(data: dict[str, Any]) -> Any:
     return service.signup(
@@ -74,6 +110,78 @@ def password_strength(data: dict[str, Any]) -> Any:
         "acceptable": not service.password_errors(data["password"], context),
         "feedback": estimate.feedback,
     }
+
+
+RESET_ACCEPTED = (
+    "If an active account uses this address, a link to choose a new password is on its way. "
+    "It works once and expires; check the spam folder if it does not arrive."
+)
+
+
+@bp.post("/password-reset")
+@throttle(_mail_limit, key_func=client_address, scope="mail-address")
+@bp.input(PasswordResetIn, arg_name="data")
+@bp.output(AcceptedOut, status_code=202)
+@bp.doc(
+    summary="Mail a password reset link",
+    description=(
+        "The same answer whether or not the address belongs to an account. Throttled "
+        "per client address and per address mailed (RATE_LIMIT_MAIL)."
+    ),
+    responses={429: "Too many requests from this address, or for the address mailed"},
+)
+def request_password_reset(data: dict[str, Any]) -> Any:
+    email = service.normalize_email(data["email"])
+    recovery.request_password_reset(email, service.find_by_login(email), actor=current_actor())
+    return {"detail": RESET_ACCEPTED}
+
+
+@bp.post("/password-reset/confirm")
+@bp.input(PasswordResetConfirmIn, arg_name="data")
+@bp.output({}, status_code=204)
+@bp.doc(
+    summary="Set a new password with a mailed link's token",
+    description=(
+        "Every session of the account is revoked and the token is spent. A password "
+        "refused by the rules (422) leaves the token usable."
+    ),
+    responses={400: "The token is unknown, expired or spent (`invalid-token`)"},
+)
+def confirm_password_reset(data: dict[str, Any]) -> tuple[str, int]:
+    lifecycle.reset_password(data["token"], data["password"], actor=current_actor())
+    return "", 204
+
+
+@bp.post("/users/me/verify-email")
+@auth_required()
+@throttle(_mail_limit, key_func=client_address, scope="mail-address")
+@bp.output(AcceptedOut, status_code=202)
+@bp.doc(
+    summary="Mail a verification link to the caller's address",
+    description="Throttled per client address and per address mailed (RATE_LIMIT_MAIL).",
+    responses={
+        409: "The address is already verified",
+        429: "Too many requests from this address, or for the address mailed",
+    },
+)
+def send_verification() -> Any:
+    user = current_user()
+    recovery.send_verification(user)
+    return {"detail": f"A verification link is on its way to {user.email}; it works for 48 hours."}
+
+
+@bp.post("/verify-email")
+@bp.input(VerifyEmailIn, arg_name="data")
+@bp.output(UserOut)
+@bp.doc(
+    summary="Confirm an email address with a mailed link's token",
+    description="The token is spent. It is refused if the account's address changed since.",
+    responses={
+        400: "The token is unknown, expired or spent, or the address changed (`invalid-token`)"
+    },
+)
+def verify_email(data: dict[str, Any]) -> Any:
+    return recovery.verify_email(data["token"], actor=current_actor())
 
 
 @bp.get("/users/me")

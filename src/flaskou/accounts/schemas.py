@@ -8,13 +8,12 @@ from marshmallow import ValidationError
 from flaskou.accounts.service import (
     EMAIL_MAX,
     EMAIL_REFUSED_DOMAINS,
-    PASSWORD_MAX,
-    PASSWORD_MIN,
     USERNAME_PATTERN,
     USERNAME_RULE,
     email_domain_rule,
     normalize_email,
 )
+from flaskou.accounts.strength import PASSWORD_MAX, PASSWORD_MIN
 from flaskou.api import StrictBoolean
 from flaskou.pagination import PageQuery, cursor_field, page_schema
 
@@ -109,6 +108,13 @@ class UserOut(Schema):
     id = fields.UUID(required=True)
     username = fields.String(required=True)
     email = fields.String(required=True)
+    email_verified = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the owner followed a link mailed to `email`."},
+    )
+    mfa_enabled = fields.Boolean(
+        required=True, metadata={"description": "Whether sign-in asks for a second factor."}
+    )
     roles = fields.List(fields.String(), attribute="role_names", required=True)
     is_active = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
@@ -129,3 +135,52 @@ class UserListQuery(PageQuery):
 
 
 UserPageOut = page_schema(UserOut, "UserPage")
+
+
+TOKEN_MAX = 200
+
+
+def token_field() -> fields.String:
+    return fields.String(
+        required=True,
+        validate=validators.Length(min=1, max=TOKEN_MAX),
+        metadata={"description": "The token from the link's `#token=` fragment."},
+    )
+
+
+class PasswordResetIn(Schema):
+    email = email_field(required=True)
+
+
+class PasswordResetConfirmIn(Schema):
+    token = token_field()
+    password = password_field(required=True)
+
+
+class VerifyEmailIn(Schema):
+    token = token_field()
+
+
+class AcceptedOut(Schema):
+    detail = fields.String(required=True, metadata={"description": "What happens next."})
+
+
+class PublicSettingsOut(Schema):
+    signup_enabled = fields.Boolean(required=True)
+    email_verification = fields.String(
+        required=True,
+        validate=validators.OneOf(["off", "optional", "required"]),
+        metadata={
+            "enum": ["off", "optional", "required"],
+            "description": "EMAIL_VERIFICATION: `required` refuses sign-in until it is done.",
+        },
+    )
+    password_min_score = fields.Integer(
+        required=True,
+        validate=validators.Range(min=0, max=4),
+        metadata={
+            "minimum": 0,
+            "maximum": 4,
+            "description": "Least zxcvbn score a new password needs.",
+        },
+    )

@@ -11,25 +11,33 @@ flaskou.lifecycle, which calls the functions here that do not commit
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from flask import current_app
 from sqlalchemy import Uuid, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
-from flaskou.accounts import passwords, strength
-from flaskou.accounts.models import User
+from flaskou.accounts import passwords, recovery
+from flaskou.accounts.models import PASSWORD_RESET, VERIFY_EMAIL, User
+from flaskou.accounts.strength import password_errors
 from flaskou.audit.service import Actor, record, rows_changed
-from flaskou.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from flaskou.errors import (
+    Conflict,
+    EmailUnverified,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
 from flaskou.extensions import db
+from flaskou.mail.outbox import mask as outbox_mask
 from flaskou.pagination import Page, decode_cursor, page_of
 from flaskou.roles.models import ADMIN_ROLE, Role, user_roles
 from flaskou.roles.service import ensure_admin_role, get_role
 
 USERNAME_PATTERN = re.compile(r"^[a-z\d](?:[a-z\d]|-(?=[a-z\d])){0,38}$")
-PASSWORD_MIN = 8
-PASSWORD_MAX = 1024
 # RFC 5321's limit on a forward path, which the address validator enforces.
 EMAIL_MAX = 254
 
@@ -63,14 +71,6 @@ def username_error(username: str) -> str | None:
     if username in RESERVED_USERNAMES:
         return "This name is reserved."
     return None
-
-
-def password_errors(password: str, context: Iterable[str | None] = ()) -> list[str] | None:
-    """Why a new password is refused: its length, or (PASSWORD_MIN_SCORE) how
-    easy it is to guess, given the account's username and email."""
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        return [f"Use {PASSWORD_MIN} to {PASSWORD_MAX} characters."]
-    return strength.weakness(password, context)
 
 
 def normalize_email(email: str) -> str:
@@ -125,8 +125,15 @@ def _ensure_available(username: str | None, email: str | None) -> None:
 
 
 def create_user(
-    username: str, email: str, password: str, *, roles: list[Role] | None = None
+    username: str,
+    email: str,
+    password: str,
+    *,
+    roles: list[Role] | None = None,
+    email_verified: bool = False,
 ) -> User:
+    """A new account, flushed but not committed: the caller commits it with
+    what goes with it (its audit event, its verification mail)."""
     email = _check_new_account(username, email, password)
     _ensure_available(username, email)
     user = User(
@@ -134,10 +141,11 @@ def create_user(
         email=email,
         password_hash=passwords.hash_password(password),
         roles=list(roles or []),
+        email_verified=email_verified,
     )
     db.session.add(user)
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         # Lost a race with a concurrent sign-up of the same name or address.
         db.session.rollback()
@@ -146,12 +154,19 @@ def create_user(
     return user
 
 
+def verification_mode() -> str:
+    """EMAIL_VERIFICATION: off, optional or required."""
+    return str(current_app.config["SETTINGS"].email_verification)
+
+
 def signup(username: str, email: str, password: str, *, enabled: bool, actor: Actor) -> User:
     if not enabled:
         raise Forbidden("Sign-up is disabled on this server.")
     user = create_user(username, email, password)
     record(actor, "signup", target=user.username, user=user)
-    db.session.commit()
+    if verification_mode() != "off":
+        recovery.stage_verification(user)
+    _commit_email_change()
     return user
 
 
@@ -178,10 +193,31 @@ def authenticate(identifier: str, password: str, *, actor: Actor) -> User:
         record(actor, "login_failed", target=user.username, user=user, reason=reason)
         db.session.commit()
         raise Unauthorized(INVALID_CREDENTIALS)
+    if not user.email_verified and verification_mode() == "required":
+        _refuse_unverified(user, actor)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
         db.session.commit()
     return user
+
+
+def _refuse_unverified(user: User, actor: Actor) -> None:
+    """EMAIL_VERIFICATION=required: the right password, but no session until
+    the address is verified. A fresh link goes out (within RATE_LIMIT_MAIL
+    for the address: past it, the links already sent will do)."""
+    record(actor, "login_failed", target=user.username, user=user, reason="email_unverified")
+    sent = True
+    try:
+        recovery.mail_allowance(user.email)
+    except TooManyRequests:
+        sent = False
+    if sent:
+        recovery.stage_verification(user)
+    db.session.commit()
+    raise EmailUnverified(
+        f"Verify your email address first: follow the link sent to {user.email}"
+        + (" (a new one is on its way)." if sent else ".")
+    )
 
 
 def require_password(user: User, password: str) -> None:
@@ -254,13 +290,33 @@ def stage_profile_update(
     require_password(user, current_password)
     if new_email is not None and new_email != user.email:
         _ensure_available(None, new_email)
-        user.email = new_email
+        _change_email(user, new_email, actor=actor, by="from " + _where(actor))
         record(actor, "email_changed", target=user.username)
     password_changed = password is not None
     if password is not None:
         user.password_hash = passwords.hash_password(password)
+        recovery.void_tokens(user, PASSWORD_RESET)  # a new password voids reset links
         record(actor, "password_changed", target=user.username)
+        recovery.notify(user, "password_changed", actor=actor)
     return user, password_changed
+
+
+def _where(actor: Actor) -> str:
+    return f"{actor.ip} ({actor.device})"
+
+
+def _change_email(user: User, new_email: str, *, actor: Actor, by: str) -> None:
+    """A new address, uncommitted: unverified until its owner follows the
+    link mailed to it; the old address is told where the account went."""
+    old_email = user.email
+    user.email = new_email
+    user.email_verified = False
+    recovery.void_tokens(user, VERIFY_EMAIL)
+    recovery.notify(
+        user, "email_changed", actor=actor, to=old_email, new_email=outbox_mask(new_email), by=by
+    )
+    if verification_mode() != "off":
+        recovery.stage_verification(user)
 
 
 _LOCK_USER = text("UPDATE users SET is_active = is_active WHERE id = :id").bindparams(
@@ -306,7 +362,8 @@ def finish_deletion(user: User, *, actor: Actor, action: str) -> None:
 def create_admin(username: str, email: str, password: str) -> User:
     """A new user holding the admin role (the role is created if missing)."""
     role = ensure_admin_role()
-    user = create_user(username, email, password, roles=[role])
+    # The operator vouches for the address they typed: verified from the start.
+    user = create_user(username, email, password, roles=[role], email_verified=True)
     record(Actor.operator(), "role_granted", target=user.username, role=role.name)
     db.session.commit()
     return user
@@ -393,7 +450,7 @@ def stage_admin_update(
             ) from None
         if new_email != user.email:
             _ensure_available(None, new_email)
-            user.email = new_email
+            _change_email(user, new_email, actor=actor, by="by an administrator")
             changed["email"] = new_email
     if changed:
         record(actor, "user_updated", target=user.username, **changed)

@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from flask import current_app, has_app_context
 from zxcvbn import zxcvbn
 
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
+
 # zxcvbn's own bound (its matching grows quickly with length). Past this many
 # characters the score only rises, so the first 72 decide it.
 ESTIMATED_CHARS = 72
@@ -61,3 +64,11 @@ def weakness(password: str, context: Iterable[str | None] = ()) -> list[str] | N
         f"this server needs {needed}).",
         *strength.feedback,
     ]
+
+
+def password_errors(password: str, context: Iterable[str | None] = ()) -> list[str] | None:
+    """Why a new password is refused: its length, or (PASSWORD_MIN_SCORE) how
+    easy it is to guess, given the account's username and email."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        return [f"Use {PASSWORD_MIN} to {PASSWORD_MAX} characters."]
+    return weakness(password, context)

@@ -31,6 +31,9 @@ ACTIONS = (
     "session_revoked",
     "password_changed",
     "email_changed",
+    "email_verified",
+    "password_reset_requested",
+    "password_reset",
     "account_deleted",
     "user_updated",
     "user_deleted",
@@ -56,15 +59,17 @@ class Person(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Actor:
-    """Who is acting and from where: a user (or None) and a client address."""
+    """Who is acting and from where: a user (or None), a client address and
+    the client's own description of itself (its user agent), for notices."""
 
     user: Person | None
     ip: str
+    device: str = "unknown client"
 
     @classmethod
     def operator(cls) -> Actor:
         """Someone at the server's command line."""
-        return cls(user=None, ip="cli")
+        return cls(user=None, ip="cli", device="the server's command line")
 
 
 def record(
