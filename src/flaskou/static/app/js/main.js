@@ -347,4 +347,10 @@ for (const type of ["dragover", "drop"]) {
   });
 }
 
+// A mailed link opened in a tab already on that page only changes the
+// fragment: draw the page again for the new token.
+window.addEventListener("hashchange", () => {
+  if (/(?:^#|&)token=/.test(location.hash)) render();
+});
+
 startRouter(render);
