@@ -38,14 +38,28 @@ def rate_limit_mail() -> str:
 
 
 @pytest.fixture
-def server(app, migrated_database, tmp_path, smtp_server, email_verification, rate_limit_mail):
+def rate_limit_login() -> str:
+    """RATE_LIMIT_LOGIN of the server, which the strength meter's endpoint shares."""
+    return "100 per minute"
+
+
+@pytest.fixture
+def server(
+    app,
+    migrated_database,
+    tmp_path,
+    smtp_server,
+    email_verification,
+    rate_limit_mail,
+    rate_limit_login,
+):
     """flaskou under gunicorn and its mail worker, delivering to `smtp_server`."""
     env = {
         "DATABASE_URL": migrated_database,
         "SECRET_KEY": "browser-test-secret-browser-test-secret",
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "UPLOAD_DIR": str(tmp_path / "uploads"),
-        "RATE_LIMIT_LOGIN": "100 per minute",
+        "RATE_LIMIT_LOGIN": rate_limit_login,
         "RATE_LIMIT_MAIL": rate_limit_mail,
         "RATE_LIMIT_SIGNUP": "50 per hour",
         "MAIL_URL": smtp_server.url,
@@ -246,3 +260,55 @@ def test_too_many_mails_asked_for_is_said_plainly(pages, server, smtp_server, ra
         )
     )
     expect(page.get_by_text("If an account uses")).to_have_count(0)
+
+
+@pytest.mark.parametrize("rate_limit_login", ["3 per minute"])
+def test_the_strength_meter_asks_as_one_types_and_falls_silent_when_refused(
+    pages, rate_limit_login
+):
+    page = pages()
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            asked.append(request.url) if request.url.endswith("/password-strength") else None
+        ),
+    )
+    page.goto("/signup")
+    page.get_by_label("Username").fill("eve")
+    page.get_by_label("Email").fill("eve@example.com")
+    password = page.get_by_label("Password")
+    words = page.locator(".strength-words")
+
+    # Typing is asked about once it pauses, and the address counts against it.
+    typed = "eve@example.com"
+    password.press_sequentially(typed, delay=20)
+    expect(words).to_have_text("Strength: Very weak (0 of 4).")
+    assert 1 <= len(asked) < len(typed) // 3, asked
+    expect(password).to_have_attribute("aria-describedby", re.compile(r"strength-\d+"))
+
+    # Emptied, the meter goes and nothing is asked.
+    before = len(asked)
+    password.fill("")
+    expect(words).to_have_count(0)
+    page.wait_for_timeout(1000)
+    assert len(asked) == before
+
+    password.fill("correct horse battery staple")
+    expect(words).to_contain_text(re.compile(r"Good|Strong"))
+    expect(page.locator(".strength-feedback")).to_have_count(0)
+
+    # Over the limit (3 a minute here) the meter says nothing rather than an error.
+    for n in range(1, 6):
+        with page.expect_response(
+            lambda response: response.url.endswith("/password-strength")
+        ) as answer:
+            password.fill(f"tuba staple number {n}")
+        if answer.value.status == 429:
+            break
+    assert answer.value.status == 429
+    expect(words).to_have_count(0)
+    expect(page.get_by_role("alert")).to_have_count(0)
+    # and signing up works all the same
+    page.get_by_role("button", name="Sign up").click()
+    logged_in(page)
