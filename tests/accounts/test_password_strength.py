@@ -79,6 +79,35 @@ class TestWithAMinimumScore:
         change["password"] = "an entirely different 58 violet tractors"
         assert client.patch("/api/v1/users/me", json=change, headers=ada.headers).status_code == 200
 
+    def test_a_password_reset_needs_the_score_too(self, app, client, accounts):
+        accounts.create("ada", password=STRONG)
+        client.post("/api/v1/password-reset", json={"email": "ada@example.com"})
+        token = queued_link_token(app, "/reset-password#token=")
+        confirm = {"token": token, "password": WEAK}
+        problem = assert_problem(client.post("/api/v1/password-reset/confirm", json=confirm), 422)
+        assert "too easy to guess" in problem["errors"]["password"][0]
+        confirm["password"] = "an entirely different 58 violet tractors"
+        assert client.post("/api/v1/password-reset/confirm", json=confirm).status_code == 204
+
+
+def queued_link_token(app, path):
+    """The token in the newest queued message's link, read as the worker would."""
+    import json
+    import re
+
+    from sqlalchemy import select
+
+    from flaskou.extensions import db
+    from flaskou.mail.models import OutboxMessage
+    from flaskou.mail.outbox import SEAL_PURPOSE
+    from flaskou.sealing import open_sealed
+
+    message = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "password_reset")
+    ).one()
+    body = json.loads(open_sealed(app.config["SECRET_KEY"], SEAL_PURPOSE, message.sealed_body))
+    return re.search(re.escape(path) + r"([A-Za-z0-9_-]+)", body["text"]).group(1)
+
 
 @pytest.mark.parametrize("raw", ["5", "-1", "three", "2.5"])
 def test_password_min_score_must_be_0_to_4(raw):
