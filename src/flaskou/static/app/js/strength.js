@@ -31,11 +31,12 @@ export function strengthMeter(input, { context = () => ({}) } = {}) {
   const region = h("div", { class: "strength", "aria-live": "polite" });
   let timer = null;
   let controller = null;
-  let asked = "";
+  // The password whose estimate is on screen: asking again for it is waste.
+  let shown = "";
 
   const clear = () => {
+    shown = "";
     region.replaceChildren();
-    delete region.dataset.score;
   };
 
   function show(estimate) {
@@ -72,13 +73,11 @@ export function strengthMeter(input, { context = () => ({}) } = {}) {
         ? h("ul", { class: "strength-feedback" }, feedback.map((text) => h("li", {}, text)))
         : null,
     );
-    region.dataset.score = String(score);
   }
 
   async function check() {
     const password = input.value;
-    if (!password || password === asked) return;
-    asked = password;
+    if (!password || password === shown) return;
     if (controller) controller.abort();
     controller = new AbortController();
     const { username, email } = context() || {};
@@ -95,19 +94,20 @@ export function strengthMeter(input, { context = () => ({}) } = {}) {
     } catch (error) {
       if (error && error.name === "AbortError") return;
       // Quietly: a meter that cannot measure says nothing.
-      asked = "";
       clear();
       return;
     }
     // An answer for what the field no longer holds is of no use.
-    if (input.value === password) show(estimate || {});
+    if (input.value === password) {
+      show(estimate || {});
+      shown = password;
+    }
   }
 
   input.addEventListener("input", () => {
     clearTimeout(timer);
     if (!input.value) {
       if (controller) controller.abort();
-      asked = "";
       clear();
       return;
     }
@@ -122,7 +122,6 @@ export function strengthMeter(input, { context = () => ({}) } = {}) {
   region.reset = () => {
     clearTimeout(timer);
     if (controller) controller.abort();
-    asked = "";
     clear();
   };
   return region;

@@ -4,6 +4,7 @@
 import { api, problemIs } from "../api.js";
 import { h, page, field, alertBox, clearErrors, showErrors, busy } from "../dom.js";
 import { strengthMeter } from "../strength.js";
+import { verificationOn } from "../settings.js";
 
 /** POST /login with cookie: true; the token only ever lives in the HttpOnly cookie. */
 function logIn(username, password) {
@@ -76,7 +77,11 @@ export function signupView(ctx) {
   const { el } = page("Sign up");
   if (ctx.settings.signup_enabled === false) {
     el.append(
-      h("p", { class: "lead" }, "This server does not take new sign-ups; an administrator creates accounts."),
+      h(
+        "p",
+        { class: "lead" },
+        "This server does not take new sign-ups; an administrator creates accounts.",
+      ),
       h("p", { class: "aside" }, "Already have an account? ", h("a", { href: "/login" }, "Log in")),
     );
     return el;
@@ -141,7 +146,8 @@ export function signupView(ctx) {
         showErrors(form, alert, error);
         return;
       }
-      const checkInbox = () => ctx.navigateWith("/check-inbox", { reason: "signup", email: user.email });
+      const checkInbox = () =>
+        ctx.navigateWith("/check-inbox", { reason: "signup", email: user.email });
       // Logging in would be refused (and mail a second link): say what to do instead.
       if (ctx.settings.email_verification === "required") {
         await checkInbox();
@@ -159,7 +165,12 @@ export function signupView(ctx) {
         ctx.navigate("/login");
         return;
       }
-      await ctx.loggedIn(`Welcome to flaskou, ${name}! Your account is ready.`, { next: "/files" });
+      const welcome = `Welcome to flaskou, ${name}! Your account is ready.`;
+      const toVerify = user.email_verified === false && verificationOn(ctx.settings);
+      await ctx.loggedIn(
+        toVerify ? `${welcome} We have mailed a link to ${user.email} to verify it.` : welcome,
+        { next: "/files" },
+      );
     });
   });
   el.append(
