@@ -54,6 +54,8 @@ def _schemathesis(server: Server, env: dict[str, str], caller: str, seed: int, c
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "schemathesis"),
+            "--config-file",
+            str(Path(__file__).with_name("schemathesis.toml")),
             "run",
             f"{server.base}/api/v1/openapi.json",
             "--checks",
