@@ -4,7 +4,11 @@ back from a real SMTP server on loopback."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +23,7 @@ SIGNUP_LINK = "/verify-email#token="
 RESET_LINK = "/reset-password#token="
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
+FLASK = str(Path(sys.executable).parent / "flask")
 
 pytestmark = [pytest.mark.slow]
 
@@ -200,6 +205,32 @@ def test_an_email_change_asks_the_new_address_and_tells_the_old(stack, smtp_serv
         "POST", "/api/v1/verify-email", {"token": token_in(verify, SIGNUP_LINK)}
     )
     assert status == 200 and body["email"] == "ada@new.example.org" and body["email_verified"]
+
+
+def test_an_admins_email_change_is_told_to_the_old_address_too(stack, smtp_server, tmp_path):
+    stack.signup("ada")
+    smtp_server.wait_for(1)
+    result = subprocess.run(
+        [FLASK, "--app", "flaskou", "create-admin", "root", "root@example.com", PASSWORD],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    root = stack.login("root")
+    status, _, body = stack.request(
+        "PATCH", "/api/v1/users/ada", {"email": "ada@elsewhere.example.org"}, headers=bearer(root)
+    )
+    assert status == 200 and body["email_verified"] is False
+    smtp_server.wait_for(3)
+    (notice,) = smtp_server.messages_to("ada@example.com")[1:]
+    assert "by an administrator" in parts(notice)[0]
+    (verify,) = smtp_server.messages_to("ada@elsewhere.example.org")
+    assert link_in(verify, SIGNUP_LINK)
+    # The operator vouched for the admin's own address: verified from the start.
+    status, _, body = stack.request("GET", "/api/v1/users/me", headers=bearer(root))
+    assert body["email_verified"] is True
 
 
 def test_resending_a_verification_link(stack, smtp_server):
