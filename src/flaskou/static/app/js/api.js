@@ -32,6 +32,8 @@ export class ApiError extends Error {
     this.type = typeof problem.type === "string" ? problem.type : "";
     this.detail = detail;
     this.errors = problem.errors && typeof problem.errors === "object" ? problem.errors : {};
+    // The whole problem, extension members included (e.g. mfa_token and methods).
+    this.problem = problem;
     this.retryAfter = retryAfter;
     // Set when the error was already dealt with (a 401 sent the user to /login),
     // so views do not also show it.

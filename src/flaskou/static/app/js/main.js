@@ -12,6 +12,7 @@ import { takeLinkToken } from "./links.js";
 import { filesView } from "./views/files.js";
 import { sessionsView } from "./views/sessions.js";
 import { profileView } from "./views/profile.js";
+import { securityView } from "./views/security.js";
 import { usersView } from "./views/admin-users.js";
 import { rolesView } from "./views/admin-roles.js";
 import { auditView } from "./views/admin-audit.js";
@@ -31,6 +32,7 @@ const ROUTES = {
   "/files": { title: "Files", access: "user", view: filesView },
   "/sessions": { title: "Sessions", access: "user", view: sessionsView },
   "/profile": { title: "Profile", access: "user", view: profileView },
+  "/security": { title: "Security", access: "user", view: securityView },
   "/admin/users": { title: "Users", access: "admin", view: usersView },
   "/admin/roles": { title: "Roles", access: "admin", view: rolesView },
   "/admin/audit": { title: "Audit trail", access: "admin", view: auditView },
@@ -43,6 +45,7 @@ const NAV_USER = [
   ["/files", "Files"],
   ["/sessions", "Sessions"],
   ["/profile", "Profile"],
+  ["/security", "Security"],
 ];
 const NAV_ADMIN = [
   ["/admin/users", "Users"],

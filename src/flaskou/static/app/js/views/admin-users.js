@@ -1,7 +1,20 @@
 // Administration: search users, activate/deactivate them, grant and revoke roles.
 
 import { api, seg } from "../api.js";
-import { h, uid, page, say, field, alertBox, showAlert, busy, table, td, empty } from "../dom.js";
+import {
+  h,
+  uid,
+  page,
+  say,
+  field,
+  alertBox,
+  showAlert,
+  busy,
+  confirmInline,
+  table,
+  td,
+  empty,
+} from "../dom.js";
 
 const PAGE_SIZE = 50;
 
@@ -153,15 +166,46 @@ export function usersView(ctx) {
       ),
     );
 
+    // For a user locked out of their second factors (a lost phone and no
+    // recovery codes): afterwards their password alone signs them in.
+    let resetMfa = null;
+    if (user.mfa_enabled === true) {
+      resetMfa = h("button", { type: "button", class: "btn btn-secondary btn-small" }, "Reset second factors");
+      resetMfa.addEventListener("click", () => {
+        showAlert(rowAlert, "");
+        say(status, "");
+        confirmInline(resetMfa, {
+          question: `Remove every second factor of ${user.username} (authenticator app, passkeys, recovery codes)?`,
+          confirmText: "Reset",
+          busyText: "Resetting…",
+          onConfirm: async () => {
+            try {
+              await api.delete(`/users/${seg(user.username)}/mfa`);
+            } catch (error) {
+              if (!error.handled) showAlert(rowAlert, error.detail);
+              return;
+            }
+            drawRow(tr, { ...user, mfa_enabled: false });
+            say(status, `Reset the second factors of ${user.username}: their password alone signs them in now.`);
+          },
+        });
+      });
+    }
+
     tr.replaceChildren(
-      td("Username", h("strong", {}, user.username), isMe ? h("span", { class: "muted" }, " (you)") : null),
+      td(
+        "Username",
+        h("strong", {}, user.username),
+        isMe ? h("span", { class: "muted" }, " (you)") : null,
+        user.mfa_enabled === true ? [" ", h("span", { class: "pill pill-ok", title: "Two-step sign-in is on" }, "2-step")] : null,
+      ),
       td("Email", h("span", { class: "email" }, user.email)),
       td(
         "Active",
         h("span", { class: `pill ${user.is_active ? "pill-ok" : "pill-off"}` }, user.is_active ? "Yes" : "No"),
       ),
       rolesCell,
-      td("Actions", toggle, rowAlert),
+      td("Actions", h("div", { class: "row-actions" }, toggle, resetMfa), rowAlert),
     );
   }
 

@@ -5,6 +5,7 @@ import { api, problemIs } from "../api.js";
 import { h, page, field, alertBox, clearErrors, showErrors, busy } from "../dom.js";
 import { strengthMeter } from "../strength.js";
 import { verificationOn } from "../settings.js";
+import { passkeySignIn, secondFactorStep } from "./second-factor.js";
 
 /** POST /login with cookie: true; the token only ever lives in the HttpOnly cookie. */
 function logIn(username, password) {
@@ -58,14 +59,39 @@ export function loginView(ctx) {
           await ctx.navigateWith("/check-inbox", { reason: "login" });
           return;
         }
+        if (problemIs(error, "mfa-required") && error.problem.mfa_token) {
+          askSecondFactor(error.problem);
+          return;
+        }
         showErrors(form, alert, error);
         return;
       }
       await ctx.loggedIn();
     });
   });
+  const passkey = passkeySignIn({ onSignedIn: () => ctx.loggedIn() });
+  const firstStep = [form, passkey];
+
+  // The password was right and the account has a second factor: the step
+  // takes the place of the password form until it succeeds or starts over.
+  function askSecondFactor(problem) {
+    const step = secondFactorStep({
+      problem,
+      onSignedIn: () => ctx.loggedIn(),
+      onStartOver: () => {
+        step.replaceWith(...firstStep.filter(Boolean));
+        password.input.value = "";
+        password.input.focus();
+      },
+    });
+    form.before(step);
+    for (const part of firstStep) if (part) part.remove();
+    step.focusFirst();
+  }
+
   el.append(
     form,
+    passkey,
     ctx.settings.signup_enabled === false
       ? null
       : h("p", { class: "aside" }, "No account yet? ", h("a", { href: "/signup" }, "Sign up")),

@@ -31,6 +31,23 @@ function verificationState(user, settings, onVerified) {
   );
 }
 
+/** Whether a second factor is asked at sign-in, with the way to change it. */
+function mfaState(user) {
+  if (typeof user.mfa_enabled !== "boolean") return null;
+  return h(
+    "div",
+    {},
+    h("dt", {}, "Two-step sign-in"),
+    h(
+      "dd",
+      { class: "mfa-summary" },
+      h("span", { class: `pill ${user.mfa_enabled ? "pill-ok" : "pill-off"}` }, user.mfa_enabled ? "On" : "Off"),
+      " ",
+      h("a", { href: "/security" }, user.mfa_enabled ? "Manage" : "Turn on"),
+    ),
+  );
+}
+
 function details(user, settings, onVerified) {
   const roles = user.roles && user.roles.length ? user.roles.join(", ") : "None";
   return h(
@@ -49,6 +66,7 @@ function details(user, settings, onVerified) {
       ),
     ),
     h("div", {}, h("dt", {}, "Roles"), h("dd", {}, roles)),
+    mfaState(user),
     h("div", {}, h("dt", {}, "Member since"), h("dd", {}, timeEl(user.created_at))),
   );
 }
