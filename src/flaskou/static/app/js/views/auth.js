@@ -69,7 +69,11 @@ export function loginView(ctx) {
       await ctx.loggedIn();
     });
   });
-  const passkey = passkeySignIn({ onSignedIn: () => ctx.loggedIn() });
+  const passkey = passkeySignIn({
+    onSignedIn: () => ctx.loggedIn(),
+    // As with a password: the passkey was right, the address is not verified yet.
+    onUnverified: () => ctx.navigateWith("/check-inbox", { reason: "passkey" }),
+  });
   const firstStep = [form, passkey];
 
   // The password was right and the account has a second factor: the step
@@ -216,6 +220,12 @@ export function checkInboxView(ctx) {
       "Your account is ready. Check your inbox to verify ",
       h("strong", {}, carried.email),
       ", then log in: open the link we have just mailed there.",
+    ];
+  } else if (carried.reason === "passkey") {
+    message = [
+      "Your passkey is right, but your email address is not verified yet, so you cannot " +
+        "sign in. We have mailed a new verification link to the address of your account: " +
+        "open it, then sign in.",
     ];
   } else if (carried.reason === "login") {
     message = [

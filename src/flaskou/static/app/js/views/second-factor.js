@@ -13,7 +13,7 @@ const LOGIN_MFA = "/login/mfa";
  * "Sign in with a passkey": a discoverable credential names the account
  * itself, so no username is asked. `onSignedIn` runs once the cookie is set.
  */
-export function passkeySignIn({ onSignedIn }) {
+export function passkeySignIn({ onSignedIn, onUnverified }) {
   if (!passkeysSupported()) return null;
   const alert = alertBox();
   const button = h("button", { type: "button", class: "btn btn-secondary" }, "Sign in with a passkey");
@@ -25,6 +25,10 @@ export function passkeySignIn({ onSignedIn }) {
         const credential = await usePasskey(options);
         await api.post("/login/passkey", { json: { credential, cookie: true }, handle401: false });
       } catch (error) {
+        if (problemIs(error, "email-unverified") && onUnverified) {
+          await onUnverified();
+          return;
+        }
         showAlert(alert, passkeyFailure(error));
         return;
       }
