@@ -22,6 +22,10 @@ PUBLIC = {
     ("POST", "/api/v1/password-reset"),
     ("POST", "/api/v1/password-reset/confirm"),
     ("POST", "/api/v1/verify-email"),
+    ("POST", "/api/v1/login/mfa"),
+    ("POST", "/api/v1/login/mfa/passkey-options"),
+    ("POST", "/api/v1/login/passkey/options"),
+    ("POST", "/api/v1/login/passkey"),
 }
 USER = {
     ("POST", "/api/v1/logout"),
@@ -32,6 +36,16 @@ USER = {
     ("PATCH", "/api/v1/users/me"),
     ("DELETE", "/api/v1/users/me"),
     ("POST", "/api/v1/users/me/verify-email"),
+    ("GET", "/api/v1/users/me/mfa"),
+    ("POST", "/api/v1/users/me/mfa/totp"),
+    ("POST", "/api/v1/users/me/mfa/totp/confirm"),
+    ("DELETE", "/api/v1/users/me/mfa/totp"),
+    ("POST", "/api/v1/users/me/mfa/recovery-codes"),
+    ("POST", "/api/v1/users/me/passkeys/options"),
+    ("POST", "/api/v1/users/me/passkeys"),
+    ("GET", "/api/v1/users/me/passkeys"),
+    ("PATCH", "/api/v1/users/me/passkeys/<passkey_id>"),
+    ("DELETE", "/api/v1/users/me/passkeys/<passkey_id>"),
     ("POST", "/api/v1/files"),
     ("GET", "/api/v1/files"),
     ("GET", "/api/v1/files/usage"),
@@ -55,6 +69,7 @@ ADMIN = {
     ("PATCH", "/api/v1/roles/<name>"),
     ("DELETE", "/api/v1/roles/<name>"),
     ("GET", "/api/v1/audit"),
+    ("DELETE", "/api/v1/users/<username>/mfa"),
 }
 # Documentation, not data.
 OPEN_DOCUMENTS = {
@@ -79,7 +94,39 @@ def test_every_api_route_is_in_the_matrix(app):
     assert api_routes(app) == PUBLIC | USER | OWNED | ADMIN | OPEN_DOCUMENTS
 
 
+# Second-factor routes whose success needs state a matrix call does not set
+# up (a pending secret, a live challenge, a passkey): for them, getting past
+# the guard is what this matrix checks; their own tests cover the rest.
+NEEDS_STATE = {
+    ("POST", "/api/v1/users/me/mfa/totp/confirm"),
+    ("DELETE", "/api/v1/users/me/mfa/totp"),
+    ("POST", "/api/v1/users/me/mfa/recovery-codes"),
+    ("POST", "/api/v1/users/me/passkeys"),
+    ("PATCH", "/api/v1/users/me/passkeys/<passkey_id>"),
+    ("DELETE", "/api/v1/users/me/passkeys/<passkey_id>"),
+}
+
+
+def assert_allowed(response, method, rule):
+    if (method, rule) in NEEDS_STATE:
+        assert response.status_code in {404, 409, 422}, response.get_json()
+    else:
+        assert response.status_code < 300, response.get_json()
+
+
 def _body_for(method, rule):
+    if rule in {
+        "/api/v1/users/me/mfa/totp",
+        "/api/v1/users/me/mfa/recovery-codes",
+        "/api/v1/users/me/passkeys/options",
+    }:
+        return {"current_password": DEFAULT_PASSWORD}
+    if rule == "/api/v1/users/me/mfa/totp/confirm":
+        return {"code": "123456"}
+    if rule == "/api/v1/users/me/passkeys" and method == "POST":
+        return {"name": "laptop", "credential": {"id": "x"}}
+    if rule.startswith("/api/v1/users/me/passkeys/") and method == "PATCH":
+        return {"name": "laptop"}
     if rule == "/api/v1/users/me" and method == "PATCH":
         return {"email": "changed@example.com", "current_password": DEFAULT_PASSWORD}
     if rule == "/api/v1/users/me" and method == "DELETE":
@@ -121,6 +168,7 @@ def _call(client, accounts, method, rule, headers, *, own_session=None, file_id=
         .replace("<name>", "victim-role")
         .replace("<session_id>", str(own_session or uuid.uuid4()))
         .replace("<file_id>", str(file_id or uuid.uuid4()))
+        .replace("<passkey_id>", str(uuid.uuid4()))
     )
     if rule == "/api/v1/files" and method == "POST":
         return client.post(
@@ -152,7 +200,7 @@ def test_owners_may_use_their_own_routes(client, accounts, method, rule):
     ada = accounts.create()
     own = client.get("/api/v1/tokens", headers=ada.headers).get_json()["items"][0]["id"]
     response = _call(client, accounts, method, rule, ada.headers, own_session=own)
-    assert response.status_code < 300, response.get_json()
+    assert_allowed(response, method, rule)
 
 
 @pytest.mark.parametrize(("method", "rule"), sorted(ADMIN | USER))
@@ -165,7 +213,7 @@ def test_admins_may_use_every_route(client, accounts, method, rule):
         # An admin made by create-admin starts verified: past the guard, "already done".
         assert response.status_code == 409, response.get_json()
         return
-    assert response.status_code < 300, response.get_json()
+    assert_allowed(response, method, rule)
 
 
 def test_another_users_session_is_not_found(client, accounts):

@@ -145,6 +145,8 @@ def _register_blueprints(app: APIFlask) -> None:
     from flaskou.files.routes import bp as files_bp
     from flaskou.mail import cli as mail_cli
     from flaskou.mail import delivery as mail_delivery
+    from flaskou.mfa import models as _mfa_models  # noqa: F401
+    from flaskou.mfa.routes import bp as mfa_bp
     from flaskou.roles import cli as roles_cli
     from flaskou.roles.routes import bp as roles_bp
     from flaskou.roles.service import ROLE_NAME_PATTERN
@@ -159,6 +161,7 @@ def _register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(roles_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(files_bp)
+    app.register_blueprint(mfa_bp)
     storage.init_app(app)
     app.register_blueprint(ops.bp)
     web.init_app(app)

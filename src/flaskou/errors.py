@@ -39,11 +39,14 @@ class DomainError(Exception):
         *,
         errors: Mapping[str, list[str]] | None = None,
         headers: Mapping[str, str] | None = None,
+        members: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = dict(errors) if errors else None
         self.headers = dict(headers) if headers else {}
+        # Extension members of this problem type (RFC 9457 section 3.2).
+        self.members = dict(members) if members else {}
 
 
 class ValidationFailed(DomainError):
@@ -57,8 +60,25 @@ class Unauthorized(DomainError):
     title = "Unauthorized"
     slug = "unauthorized"
 
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **kwargs)
+
+
+class MfaRequired(Unauthorized):
+    """The password was right; a second factor completes the sign-in."""
+
+    title = "Second factor required"
+    slug = "mfa-required"
+
+
+class MfaFailed(Unauthorized):
+    title = "Second factor not accepted"
+    slug = "mfa-failed"
+
+
+class MfaTokenInvalid(Unauthorized):
+    title = "Sign-in attempt expired"
+    slug = "mfa-token-invalid"
 
 
 class Forbidden(DomainError):
@@ -132,6 +152,7 @@ def problem(
     slug: str | None = None,
     errors: Mapping[str, list[str]] | None = None,
     headers: Any = None,
+    members: Mapping[str, Any] | None = None,
 ) -> Response:
     title = title or HTTP_STATUS_CODES.get(status, "Error")
     body: dict[str, Any] = {
@@ -142,6 +163,8 @@ def problem(
     }
     if errors:
         body["errors"] = errors
+    for name, value in (members or {}).items():
+        body.setdefault(name, value)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_CONTENT_TYPE)
     for name, value in dict(headers or {}).items():
         if name.lower() != "content-type":
@@ -227,6 +250,7 @@ def register_error_handlers(app: APIFlask) -> None:
             slug=error.slug,
             errors=error.errors,
             headers=error.headers,
+            members=error.members,
         )
 
     @app.errorhandler(HTTPException)

@@ -85,6 +85,17 @@ def spend_allowance(limit: str, scope: str, key: str) -> int | None:
     return max(1, math.ceil(reset_at - time.time()))
 
 
+def allowance_left(limit: str, scope: str, key: str) -> int | None:
+    """Like spend_allowance, but only looks: None while `key` is under
+    `limit`, else the seconds until it is again."""
+    item = parse_rate_limit(limit)
+    strategy = limiter.limiter
+    if strategy.test(item, "flaskou", scope, key):
+        return None
+    reset_at = strategy.get_window_stats(item, "flaskou", scope, key).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
+
+
 def no_database(view: F) -> F:
     """Declare that a route answers without the database (so never 503 for it)."""
     setattr(view, _NO_DATABASE, True)

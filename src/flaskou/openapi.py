@@ -50,6 +50,18 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "description": "Validation failures (422): messages by field name.",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
+        "mfa_token": {
+            "type": "string",
+            "description": (
+                "`mfa-required` (401 from a sign-in): single use, 5 minutes; "
+                "send it to POST /api/v1/login/mfa with a second factor."
+            ),
+        },
+        "methods": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["totp", "passkey", "recovery_code"]},
+            "description": "`mfa-required`: the second factors this account can use.",
+        },
     },
     "required": ["type", "title", "status", "detail"],
 }

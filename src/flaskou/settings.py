@@ -130,6 +130,8 @@ class Settings:
     password_reset_ttl_seconds: int = 1800
     rate_limit_mail: str = "5 per hour"
     rate_limit_signup: str = "20 per hour"
+    # WebAuthn relying party; None: the host of PUBLIC_URL.
+    webauthn_rp_id_setting: str | None = None
     # How long the delivery worker keeps retrying a message before marking it failed.
     mail_retry_seconds: int = 24 * 3600
     # Number of reverse proxies in front of flaskou whose X-Forwarded-* headers
@@ -169,6 +171,7 @@ class Settings:
             ),
             "rate_limit_mail": env.get("RATE_LIMIT_MAIL", cls.rate_limit_mail).strip(),
             "rate_limit_signup": env.get("RATE_LIMIT_SIGNUP", cls.rate_limit_signup).strip(),
+            "webauthn_rp_id_setting": _optional(env, "WEBAUTHN_RP_ID"),
             "mail_retry_seconds": _positive_int(env, "MAIL_RETRY_SECONDS", cls.mail_retry_seconds),
             "proxy_count": int(proxy_raw),
             "instance_path": _optional(env, "INSTANCE_PATH"),
@@ -199,6 +202,12 @@ class Settings:
                 f"MAIL_FROM must be an address such as 'flaskou <no-reply@example.com>', "
                 f"not {self.mail_from!r}"
             )
+        host = urlsplit(self.public_url).hostname or ""
+        rp_id = self.webauthn_rp_id
+        if host != rp_id and not host.endswith("." + rp_id):
+            raise ConfigError(
+                f"WEBAUTHN_RP_ID {rp_id!r} must be PUBLIC_URL's host {host!r} or a domain it is in"
+            )
         if self.email_verification not in EMAIL_VERIFICATION_MODES:
             raise ConfigError(
                 f"EMAIL_VERIFICATION must be one of {', '.join(EMAIL_VERIFICATION_MODES)}"
@@ -226,6 +235,11 @@ class Settings:
             raise ConfigError(
                 f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters long"
             )
+
+    @property
+    def webauthn_rp_id(self) -> str:
+        """WEBAUTHN_RP_ID, or the host of PUBLIC_URL."""
+        return self.webauthn_rp_id_setting or (urlsplit(self.public_url).hostname or "")
 
     @property
     def development(self) -> bool:

@@ -13,6 +13,7 @@ from flaskou.accounts import service
 from flaskou.audit.service import Actor
 from flaskou.cli import one_line
 from flaskou.errors import DomainError
+from flaskou.mfa import service as mfa
 
 users_cli = AppGroup("users", help="List users, (de)activate them, grant and revoke roles.")
 
@@ -107,6 +108,17 @@ def deactivate_command(username: str) -> None:
     _run(
         f"{username} is inactive; their sessions are revoked.",
         lambda: lifecycle.update_user(username, actor=Actor.operator(), is_active=False),
+    )
+
+
+@users_cli.command("reset-mfa")
+@click.argument("username")
+def reset_mfa_command(username: str) -> None:
+    """Remove every second factor of USERNAME (authenticator app, recovery
+    codes, passkeys): for a user locked out of their account."""
+    _run(
+        f"{username}'s second factors are removed; they sign in with their password alone.",
+        lambda: mfa.reset(service.get_user(username), actor=Actor.operator()),
     )
 
 

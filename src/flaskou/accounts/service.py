@@ -201,6 +201,16 @@ def authenticate(identifier: str, password: str, *, actor: Actor) -> User:
     return user
 
 
+def ensure_may_sign_in(user: User, *, actor: Actor) -> None:
+    """For a sign-in without a password (a passkey): the account is active
+    and, when EMAIL_VERIFICATION=required, its address verified."""
+    if not user.is_active:
+        db.session.rollback()
+        raise Unauthorized(INVALID_CREDENTIALS)
+    if not user.email_verified and verification_mode() == "required":
+        _refuse_unverified(user, actor)
+
+
 def _refuse_unverified(user: User, actor: Actor) -> None:
     """EMAIL_VERIFICATION=required: the right password, but no session until
     the address is verified. A fresh link goes out (within RATE_LIMIT_MAIL

@@ -32,6 +32,8 @@ SUBJECTS = {
     "password_changed": "Your flaskou password was changed",
     "password_reset_done": "Your flaskou password was reset",
     "email_changed": "Your flaskou email address was changed",
+    "mfa_added": "A second factor was added to your flaskou account",
+    "mfa_removed": "A second factor was removed from your flaskou account",
 }
 
 _templates = Environment(

@@ -7,6 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint
 from flask import Response, current_app, jsonify, request
 
+from flaskou import signin
 from flaskou.auth import COOKIE_NAME, auth_required, current_actor, current_principal
 from flaskou.extensions import throttle
 from flaskou.net import client_address, user_agent
@@ -32,7 +33,11 @@ def _too_many_attempts() -> str:
 
 
 def _failed(response: Response) -> bool:
-    return response.status_code == 401
+    """A wrong password (not a right one that asks for a second factor)."""
+    if response.status_code != 401:
+        return False
+    body = response.get_json(silent=True)
+    return not (isinstance(body, dict) and str(body.get("type", "")).endswith("/mfa-required"))
 
 
 def session_view(session: LoginSession, current: LoginSession | None) -> dict[str, Any]:
@@ -70,7 +75,12 @@ def session_view(session: LoginSession, current: LoginSession | None) -> dict[st
         "instead. Throttled per client address and per account (429 with Retry-After)."
     ),
     responses={
-        401: "Unknown user, wrong password or deactivated account (one answer for all)",
+        401: (
+            "Unknown user, wrong password or deactivated account (one answer for all); or, "
+            "for an account with a second factor, `mfa-required` with `mfa_token` and "
+            "`methods`: complete the sign-in with POST /api/v1/login/mfa"
+        ),
+        403: "EMAIL_VERIFICATION=required and the address is not verified (`email-unverified`)",
         429: "Too many attempts from this address or for this account",
     },
 )
@@ -84,27 +94,40 @@ def session_view(session: LoginSession, current: LoginSession | None) -> dict[st
     },
 )
 def login(data: dict[str, Any]) -> Any:
-    ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
-    session, token = service.login(
+    session, token = signin.with_password(
         data["username"],
         data["password"],
-        description=f"{user_agent()} from {client_address()}",
-        ttl_seconds=ttl,
+        description=session_description(),
+        ttl_seconds=token_ttl(),
         actor=current_actor(),
     )
+    return answer_login(session, token, cookie=data["cookie"])
+
+
+def token_ttl() -> int:
+    return int(current_app.config["TOKEN_TTL_SECONDS"])
+
+
+def session_description() -> str:
+    return f"{user_agent()} from {client_address()}"
+
+
+def answer_login(session: LoginSession, token: str, *, cookie: bool) -> Any:
+    """What every way of signing in answers: the token in the body, or in
+    an HttpOnly cookie (cookie mode)."""
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "expires_at": session.expires_at,
         "session": session_view(session, session),
     }
-    if not data["cookie"]:
+    if not cookie:
         body["token"] = token
         return body
     response = jsonify(LoginOut().dump(body))
     response.set_cookie(
         COOKIE_NAME,
         token,
-        max_age=ttl,
+        max_age=token_ttl(),
         expires=session.expires_at,
         path="/",
         secure=request.is_secure,

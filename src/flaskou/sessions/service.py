@@ -14,7 +14,6 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
-from flaskou.accounts import service as accounts
 from flaskou.accounts.models import User
 from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import NotFound
@@ -58,16 +57,6 @@ def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[Log
     )
     db.session.add(session)
     db.session.flush()
-    return session, token
-
-
-def login(
-    identifier: str, password: str, *, description: str, ttl_seconds: int, actor: Actor
-) -> tuple[LoginSession, str]:
-    user = accounts.authenticate(identifier, password, actor=actor)
-    session, token = open_session(user, description=description, ttl_seconds=ttl_seconds)
-    record(actor, "login", target=str(session.id), user=user)
-    db.session.commit()
     return session, token
 
 
