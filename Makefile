@@ -44,15 +44,16 @@ audit: install ## check the locked dependencies for known vulnerabilities (pip-a
 # REDIS_URL), so a second worker would double the limit; gevent lets the one
 # worker serve many connections, slow ones included. The mail delivery worker
 # runs beside it and stops with it; with no MAIL_URL it writes each message
-# (links included) to this terminal.
+# (links included) to this terminal. PUBLIC_URL is localhost (the same
+# server): WebAuthn refuses an IP address as relying party, so passkeys need it.
 run: install ## serve flaskou on http://127.0.0.1:5000 (SQLite in ./instance), delivering mail
 	@mkdir -p $(INSTANCE_PATH)
-	@export FLASK_DEBUG=1 INSTANCE_PATH=$(INSTANCE_PATH); \
+	@export FLASK_DEBUG=1 INSTANCE_PATH=$(INSTANCE_PATH) PUBLIC_URL=$${PUBLIC_URL:-http://localhost:5000}; \
 	  $(BIN)/flask --app flaskou db upgrade && \
 	  $(BIN)/flask --app flaskou ensure-admin && \
 	  { $(BIN)/flask --app flaskou mail worker & worker=$$!; \
 	    trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
-	    echo "flaskou: serving on http://127.0.0.1:5000 (Ctrl-C stops)"; \
+	    echo "flaskou: serving on http://127.0.0.1:5000 (open http://localhost:5000 to use passkeys; Ctrl-C stops)"; \
 	    $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:5000 --workers 1 flaskou.wsgi:app; }
 
 test: install ## audit the dependencies, run every test on SQLite and then on a real PostgreSQL
