@@ -27,6 +27,12 @@ export function append(el, children) {
   return el;
 }
 
+/** el.replaceChildren(), skipping null/false children as h() does (the DOM would write "null"). */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
 let idCounter = 0;
 /** A document-unique id with a readable prefix. */
 export function uid(prefix) {

@@ -2,7 +2,7 @@
 // them when this server wants verified addresses (EMAIL_VERIFICATION=required).
 
 import { api, problemIs } from "../api.js";
-import { h, page, field, alertBox, clearErrors, showErrors, busy } from "../dom.js";
+import { h, append, page, field, alertBox, clearErrors, showErrors, busy } from "../dom.js";
 import { strengthMeter } from "../strength.js";
 import { verificationOn } from "../settings.js";
 import { passkeySignIn, secondFactorStep } from "./second-factor.js";
@@ -93,13 +93,13 @@ export function loginView(ctx) {
     step.focusFirst();
   }
 
-  el.append(
+  append(el, [
     form,
     passkey,
     ctx.settings.signup_enabled === false
       ? null
       : h("p", { class: "aside" }, "No account yet? ", h("a", { href: "/signup" }, "Sign up")),
-  );
+  ]);
   return el;
 }
 

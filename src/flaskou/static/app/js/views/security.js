@@ -4,6 +4,7 @@
 import { api, seg } from "../api.js";
 import {
   h,
+  replace,
   page,
   say,
   field,
@@ -76,7 +77,8 @@ export function securityView(ctx) {
   function drawOverview() {
     const on = mfaOn(mfa);
     const left = Number(mfa.recovery_codes_left) || 0;
-    overview.replaceChildren(
+    replace(
+      overview,
       h("h2", { id: "security-overview" }, "Two-step sign-in"),
       h(
         "p",
@@ -153,7 +155,8 @@ export function securityView(ctx) {
       say(status, "Keep your recovery codes safe.");
       el.querySelector("h1").focus();
     });
-    codesCard.replaceChildren(
+    replace(
+      codesCard,
       h("h2", { id: "recovery-codes-heading", tabindex: "-1" }, "Your recovery codes"),
       h(
         "p",
@@ -179,9 +182,9 @@ export function securityView(ctx) {
     totpPending = false;
     const heading = h("h2", { id: "totp-heading" }, "Authenticator app");
     if (mfa.totp) {
-      totpCard.replaceChildren(heading, totpOffForm());
+      replace(totpCard, heading, totpOffForm());
     } else {
-      totpCard.replaceChildren(heading, totpSetupForm());
+      replace(totpCard, heading, totpSetupForm());
     }
   }
 
@@ -246,7 +249,8 @@ export function securityView(ctx) {
       h("div", { class: "form-actions" }, submit, cancel),
     );
     const image = qrImage(setup.qr_svg);
-    totpCard.replaceChildren(
+    replace(
+      totpCard,
       h("h2", { id: "totp-heading", tabindex: "-1" }, "Authenticator app"),
       h("p", {}, "1. Scan this QR code with your authenticator app."),
       image ? h("div", { class: "qr-frame" }, image) : null,
@@ -521,7 +525,8 @@ export function securityView(ctx) {
   function drawRecovery() {
     const heading = h("h2", { id: "recovery-heading" }, "Recovery codes");
     if (!mfaOn(mfa)) {
-      recoveryCard.replaceChildren(
+      replace(
+        recoveryCard,
         heading,
         h("p", { class: "muted" }, "You get recovery codes when you add your first second factor."),
       );
@@ -562,7 +567,7 @@ export function securityView(ctx) {
         showCodes(answer.recovery_codes, "Your old recovery codes no longer work.");
       });
     });
-    recoveryCard.replaceChildren(heading, form);
+    replace(recoveryCard, heading, form);
   }
 
   // ---- Loading --------------------------------------------------------------
