@@ -344,6 +344,15 @@ def test_a_recovery_code_works_once_and_a_void_attempt_starts_over(pages):
     page.get_by_role("button", name="Verify").click()
     logged_in(page)
 
+    # Running low: a fresh set replaces every old code.
+    open_security(page)
+    expect(page.get_by_text("Recovery codes left: 8 of 10.")).to_be_visible()
+    fresh = page.get_by_role("form", name="Get new recovery codes")
+    fresh.get_by_label("Current password").fill(DEFAULT_PASSWORD)
+    fresh.get_by_role("button", name="Get new recovery codes").click()
+    assert set(shown_recovery_codes(page)).isdisjoint(codes)
+    expect(page.get_by_text("Recovery codes left: 10 of 10.")).to_be_visible()
+
 
 def test_a_passkey_can_be_the_second_step_after_a_password(pages):
     page = pages()
