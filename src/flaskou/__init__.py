@@ -135,7 +135,7 @@ def _register_blueprints(app: APIFlask) -> None:
     from flaskou.accounts import cli as accounts_cli
     from flaskou.accounts.admin_routes import bp as users_admin_bp
     from flaskou.accounts.routes import bp as accounts_bp
-    from flaskou.accounts.service import USERNAME_PATTERN
+    from flaskou.accounts.service import RESERVED_USERNAMES, USERNAME_PATTERN
     from flaskou.api import name_converter
     from flaskou.audit import models as _audit_models  # noqa: F401
     from flaskou.audit.routes import bp as audit_bp
@@ -153,7 +153,7 @@ def _register_blueprints(app: APIFlask) -> None:
     from flaskou.sessions import models as _sessions_models  # noqa: F401
     from flaskou.sessions.routes import bp as sessions_bp
 
-    app.url_map.converters["username"] = name_converter(USERNAME_PATTERN)
+    app.url_map.converters["username"] = name_converter(USERNAME_PATTERN, RESERVED_USERNAMES)
     app.url_map.converters["role"] = name_converter(ROLE_NAME_PATTERN)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(sessions_bp)

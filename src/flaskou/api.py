@@ -10,7 +10,7 @@ schema, the rate limiter or a service sees it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 from apiflask import fields
@@ -227,13 +227,18 @@ class UUIDConverter(PathConverter):
         return value.lower()
 
 
-def name_converter(pattern: re.Pattern[str]) -> type[PathConverter]:
-    """A converter for names of this (anchored) pattern: usernames, role names."""
+def name_converter(pattern: re.Pattern[str], reserved: Iterable[str] = ()) -> type[PathConverter]:
+    """A converter for names of this (anchored) pattern: usernames, role
+    names. A reserved name (`me`) is no such name: its paths are others'."""
     body = pattern.pattern.removeprefix("^").removesuffix("$")
+    names = sorted(reserved)
+    # Not a reserved name followed by the end of the segment.
+    guard = "".join(f"(?!{re.escape(name)}(?:/|$))" for name in names)
+    schema: dict[str, Any] = {"type": "string", "pattern": "^" + guard + body + "$"}
 
     class NameConverter(PathConverter):
-        regex = body
-        openapi: ClassVar[dict[str, Any]] = {"type": "string", "pattern": pattern.pattern}
+        regex = guard + body
+        openapi: ClassVar[dict[str, Any]] = schema
 
     return NameConverter
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from apiflask import Schema, fields, validators
 
 from flaskou.api import StrictBoolean
@@ -120,6 +122,15 @@ class WebAuthnOptionsOut(Schema):
 
 
 class MfaLoginIn(Schema):
+    # Exactly one second factor (two would match two branches).
+    openapi_rules: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {"required": ["code"]},
+            {"required": ["recovery_code"]},
+            {"required": ["credential"]},
+        ]
+    }
+
     mfa_token = fields.String(required=True, validate=validators.Length(min=1, max=200))
     code = fields.String(validate=validators.Length(min=1, max=20))
     recovery_code = fields.String(validate=validators.Length(min=1, max=40))
