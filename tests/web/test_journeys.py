@@ -118,6 +118,8 @@ def test_bad_input_is_shown_where_it_belongs(pages):
     page = pages()
     sign_up(page, "dora")
     page.get_by_role("button", name="Log out", exact=True).click()
+    # The logout has landed (the app is on its login page) before going on.
+    expect(page).to_have_url(re.compile(r"/login$"))
 
     page.goto("/signup")
     page.get_by_label("Username").fill("dora")
