@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system services the test suite drives for real (PostgreSQL
-# server binaries, Redis, nginx, Chromium, curl; buildah and debootstrap to build
-# and run the container image without a daemon), when they are missing.
+# server binaries, Redis, nginx, Chromium, curl; zbar-tools, whose zbarimg reads
+# the enrolment QR code back; buildah and debootstrap to build and run the
+# container image without a daemon), when they are missing.
 # Needs root for apt-get.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v zbarimg >/dev/null || missing+=(zbar-tools)
 command -v buildah >/dev/null || missing+=(buildah)
 command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 
