@@ -2,27 +2,37 @@
 
 Starts flaskou (gunicorn, a throwaway SQLite database), fills it with a few
 users, files and sessions through the API and the CLI, and photographs the
-pages with the system Chromium into docs/screenshots/.
+pages with the system Chromium into docs/screenshots/. The second factors are
+set up as a person would: the authenticator app's codes computed from the
+setup key shown, the passkey made by Chromium's virtual authenticator.
+
+WebAuthn refuses an IP address as its relying party, so the pages are opened
+at http://localhost:PORT and PUBLIC_URL says the same (gunicorn still binds
+127.0.0.1).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+import pyotp
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.server import Server  # noqa: E402
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.web.test_mfa_journeys import VirtualAuthenticator  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 PASSWORD = "screenshot password"  # noqa: S105 (a throwaway demo account)
+DESKTOP = {"width": 1200, "height": 760}
 
 
 def main() -> None:
@@ -50,7 +60,10 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        server = Server(env, workers=1, log_path=Path(tmp) / "gunicorn.log").start()
+        server = Server(env, workers=1, log_path=Path(tmp) / "gunicorn.log")
+        public_url = f"http://localhost:{server.port}"
+        server.env["PUBLIC_URL"] = public_url
+        server.start()
         try:
             for name in ["ada", "grace", "linus", "margaret"]:
                 server.request(
@@ -64,7 +77,7 @@ def main() -> None:
                 {"username": "ada", "password": PASSWORD},
                 {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0) Mobile"},
             )
-            shoot(server.base)
+            shoot(public_url)
         finally:
             server.stop()
     print(f"screenshots written to {OUT.relative_to(ROOT)}/")
@@ -73,7 +86,7 @@ def main() -> None:
 def shoot(base: str) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(base_url=base, viewport={"width": 1200, "height": 760})
+        page = browser.new_page(base_url=base, viewport=DESKTOP)
         page.goto("/login")
         page.get_by_label("Username").fill("ada")
         page.screenshot(path=str(OUT / "login.png"))
@@ -109,7 +122,70 @@ def shoot(base: str) -> None:
         phone.goto("/signup")
         phone.get_by_label("Username").fill("newcomer")
         phone.screenshot(path=str(OUT / "signup-phone.png"))
+
+        shoot_second_factors(browser, base)
         browser.close()
+
+
+def shoot_second_factors(browser: Browser, base: str) -> None:
+    """grace turns on the authenticator app, then adds a passkey, then signs in again."""
+    page = browser.new_page(base_url=base, viewport=DESKTOP)
+    page.set_default_timeout(10_000)
+    VirtualAuthenticator(page)  # lives as long as the tab
+    log_in(page, "grace")
+    page.get_by_role("link", name="Security").click()
+    setup = page.get_by_role("form", name="Set up an authenticator app")
+    setup.get_by_label("Current password").fill(PASSWORD)
+    setup.get_by_role("button", name="Set up an authenticator app").click()
+    qr = page.get_by_role("img", name=re.compile("QR code"))
+    expect(qr).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=qr.element_handle())
+    setup_key = page.get_by_label("Setup key")
+    at_top(page, page.get_by_role("heading", name="Authenticator app"))
+    page.screenshot(path=str(OUT / "security-totp.png"))
+
+    app = pyotp.TOTP(setup_key.inner_text().replace(" ", ""))
+    confirm = page.get_by_role("form", name="Confirm the authenticator app")
+    confirm.get_by_label("Code from the app").fill(app.now())
+    confirm.get_by_role("button", name="Turn on").click()
+    codes = page.get_by_role("list", name="Recovery codes")
+    expect(codes.locator("code")).to_have_count(10)
+    # They show near the top: the whole page from its header, as on the other pictures.
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(OUT / "recovery-codes.png"))
+    page.get_by_role("button", name="I have saved them").click()
+    expect(codes).to_have_count(0)
+
+    form = page.get_by_role("form", name="Add a passkey")
+    form.get_by_label("Passkey name").fill("MacBook Touch ID")
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_role("button", name="Add a passkey").click()
+    row = page.locator("tr[data-passkey]", has_text="MacBook Touch ID")
+    expect(row).to_be_visible()
+    at_top(page, page.get_by_role("heading", name="Passkeys"))
+    page.screenshot(path=str(OUT / "security-passkeys.png"))
+
+    page.get_by_role("button", name="Log out", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    log_in(page, "grace", signed_in=False)
+    expect(page.get_by_label("Authentication code")).to_be_focused()
+    page.screenshot(path=str(OUT / "login-mfa.png"))
+    page.close()
+
+
+def log_in(page: Page, username: str, *, signed_in: bool = True) -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    if signed_in:
+        page.get_by_role("button", name="Log out", exact=True).wait_for()
+
+
+def at_top(page: Page, heading: Locator) -> None:
+    """Scrolls so the section starting at `heading` opens the picture."""
+    heading.evaluate("element => element.scrollIntoView({block: 'start'})")
+    page.evaluate("window.scrollBy(0, -16)")
 
 
 if __name__ == "__main__":
