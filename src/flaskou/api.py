@@ -69,6 +69,22 @@ def streams_body(view: F) -> F:
     return view
 
 
+_OPAQUE_MEMBERS = "_flaskou_opaque_members"
+
+
+def opaque_members(*names: str) -> Callable[[F], F]:
+    """Declare body members that are handed whole to a verifier and never
+    stored as text (a WebAuthn credential): the NUL and surrogate rule does
+    not apply inside them, so their schema can be the free-form object the
+    standard defines. Whatever is wrong in them, the verifier refuses."""
+
+    def decorator(view: F) -> F:
+        setattr(view, _OPAQUE_MEMBERS, frozenset(names))
+        return view
+
+    return decorator
+
+
 def streams_body_of(view: Callable[..., Any] | None) -> bool:
     return bool(getattr(view, _STREAMS_BODY, False))
 
@@ -128,7 +144,7 @@ class ApiJSONProvider(DefaultJSONProvider):
             raise ValueError("JSON nested too deeply") from None
 
 
-def _check_values(body: Any) -> None:
+def _check_values(body: Any, opaque: frozenset[str] = frozenset()) -> None:
     """Refuse NUL characters, lone surrogates and absurd nesting, anywhere in the body.
 
     Walks the value with an explicit stack, so the walk itself cannot recurse
@@ -140,6 +156,10 @@ def _check_values(body: Any) -> None:
         value, path, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
             raise MalformedBody(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+        if depth == 1 and path in opaque:
+            # Only the depth bound applies inside an opaque member.
+            _check_depth(value, depth)
+            continue
         if isinstance(value, str):
             if reason := _unstorable(value):
                 bad.setdefault(path or "_body", []).append(reason)
@@ -197,7 +217,19 @@ def require_json_body() -> None:
         raise MalformedBody(f"The request body could not be parsed: {reason}.") from None
     if not isinstance(body, dict):
         raise MalformedBody("The request body must be a JSON object.")
-    _check_values(body)
+    _check_values(body, getattr(view, _OPAQUE_MEMBERS, frozenset()))
+
+
+def _check_depth(value: Any, depth: int) -> None:
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_JSON_DEPTH:
+            raise MalformedBody(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
+        if isinstance(item, dict):
+            stack.extend((inner, level + 1) for inner in item.values())
+        elif isinstance(item, list):
+            stack.extend((inner, level + 1) for inner in item)
 
 
 class StrictBoolean(fields.Boolean):

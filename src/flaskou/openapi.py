@@ -277,36 +277,6 @@ def _refuse_nul(schema: dict[str, Any]) -> None:
         schema["pattern"] = NO_NUL
 
 
-JSON_VALUE = "JsonValue"
-# Any JSON value without a NUL in a string or a member name, at any depth:
-# what a free-form request object (a WebAuthn credential) may hold here.
-JSON_VALUE_SCHEMA: dict[str, Any] = {
-    "description": "Any JSON value; no string and no member name may contain NUL.",
-    "anyOf": [
-        {"type": "string", "pattern": NO_NUL},
-        {"type": ["number", "boolean", "null"]},
-        {"type": "array", "items": {"$ref": f"#/components/schemas/{JSON_VALUE}"}},
-        {
-            "type": "object",
-            "propertyNames": {"pattern": NO_NUL},
-            "additionalProperties": {"$ref": f"#/components/schemas/{JSON_VALUE}"},
-        },
-    ],
-}
-
-
-def _free_object_without_nul(schema: dict[str, Any]) -> None:
-    """A free-form object in a request (marshmallow's Dict) holds JSON values
-    free of NUL, as the server enforces."""
-    if (
-        schema.get("type") == "object"
-        and "properties" not in schema
-        and schema.get("additionalProperties", True) in ({}, True)
-    ):
-        schema["propertyNames"] = {"pattern": NO_NUL}
-        schema["additionalProperties"] = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
-
-
 def _schema_rules(schemas: dict[str, Any]) -> None:
     """Rules a marshmallow schema states about itself as a whole (its class's
     `openapi_rules`, e.g. a oneOf), which field metadata cannot say."""
@@ -379,11 +349,8 @@ def complete_document(app: Flask, spec: dict[str, Any]) -> dict[str, Any]:
     for node in list(_walk(spec)):
         _nullable_as_31(node)
     _schema_rules(schemas)
-    for schema in list(_request_schemas(spec)):
+    for schema in _request_schemas(spec):
         _refuse_nul(schema)
-        _free_object_without_nul(schema)
-    if f'"#/components/schemas/{JSON_VALUE}"' in json.dumps(spec):
-        schemas[JSON_VALUE] = copy.deepcopy(JSON_VALUE_SCHEMA)
     return spec
 
 

@@ -362,3 +362,15 @@ def test_the_command_line_resets_second_factors(stack):
         check=False,
     )
     assert result.returncode != 0 and "nobody" in result.stderr
+
+
+def test_a_credential_is_opaque_to_the_nul_rule_and_refused_by_the_verifier(stack):
+    # The WebAuthn objects are free-form (the standard defines them); what is
+    # wrong in one, NUL included, is the verifier's to refuse: 401, never 422.
+    credential = {"id": "a\u0000b", "rawId": "a\u0000b", "response": {"x\u0000": "\u0000"}}
+    status, _, body = stack.request("POST", "/api/v1/login/passkey", {"credential": credential})
+    assert status == 401, body
+    status, _, body = stack.request(
+        "POST", "/api/v1/login/passkey", {"credential": {}, "cookie": "\u0000"}
+    )
+    assert status == 422, body  # outside the credential, the rule holds

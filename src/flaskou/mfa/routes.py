@@ -10,6 +10,7 @@ from flask import Response, jsonify
 
 from flaskou import signin
 from flaskou.accounts import service as accounts
+from flaskou.api import opaque_members
 from flaskou.auth import auth_required, current_actor, current_user
 from flaskou.errors import ValidationFailed
 from flaskou.extensions import throttle
@@ -140,6 +141,7 @@ def passkey_options(data: dict[str, Any]) -> Any:
 
 @bp.post("/users/me/passkeys")
 @auth_required()
+@opaque_members("credential")
 @bp.input(PasskeyIn, arg_name="data")
 @bp.output(PasskeyCreatedOut, status_code=201)
 @bp.doc(
@@ -188,6 +190,7 @@ def remove_passkey(passkey_id: str) -> tuple[str, int]:
 
 
 @bp.post("/login/mfa")
+@opaque_members("credential")
 @throttle(_login_limit, key_func=client_address, scope="login-mfa-address")
 @bp.input(MfaLoginIn, arg_name="data")
 @bp.output(LoginOut)
@@ -254,6 +257,7 @@ def login_passkey_options() -> Any:
 
 
 @bp.post("/login/passkey")
+@opaque_members("credential")
 @throttle(_login_limit, key_func=client_address, scope="login-passkey-address")
 @bp.input(PasskeyLoginIn, arg_name="data")
 @bp.output(LoginOut)

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -275,6 +276,15 @@ def relying_party() -> tuple[str, str]:
     return settings.webauthn_rp_id, f"{parts.scheme}://{parts.netloc}"
 
 
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]{1,1400}")
+
+
+def _base64url_or_empty(value: Any) -> str:
+    """`value` if it is base64url text (all a credential id or a challenge
+    can be), else "": nothing else reaches a query."""
+    return value if isinstance(value, str) and _BASE64URL.fullmatch(value) else ""
+
+
 def _challenge_of(credential: dict[str, Any]) -> str:
     """The challenge a credential's clientDataJSON signed (base64url)."""
     try:
@@ -282,7 +292,7 @@ def _challenge_of(credential: dict[str, Any]) -> str:
         value = json.loads(raw)["challenge"]
     except (KeyError, TypeError, ValueError):
         return ""
-    return value if isinstance(value, str) else ""
+    return _base64url_or_empty(value)
 
 
 def _new_challenge(purpose: str, user: User | None, *, token_hash: str | None = None) -> Challenge:
@@ -442,10 +452,8 @@ class AssertionRefused(Exception):
 def _verify_assertion(credential: dict[str, Any], challenge: str, *, user: User | None) -> Passkey:
     """The passkey that signed this assertion, its counter and last use
     updated (uncommitted); AssertionRefused otherwise."""
-    raw_id = (
-        credential.get("rawId") or credential.get("id") if isinstance(credential, dict) else None
-    )
-    if not isinstance(raw_id, str):
+    raw_id = _base64url_or_empty(credential.get("rawId"))
+    if not raw_id:
         raise AssertionRefused("malformed")
     query = select(Passkey).where(Passkey.credential_id == raw_id)
     if user is not None:
@@ -508,10 +516,9 @@ def passkey_sign_in(credential: dict[str, Any], *, actor: Actor) -> User:
 def _record_refusal(actor: Actor, reason: str, credential: Any, user: User | None = None) -> None:
     """Audit a refused assertion in a transaction of its own (the attempt's
     changes were rolled back)."""
-    if user is None and isinstance(credential, dict) and isinstance(credential.get("rawId"), str):
-        owner = db.session.scalar(
-            select(Passkey.user_id).where(Passkey.credential_id == credential["rawId"])
-        )
+    raw_id = _base64url_or_empty(credential.get("rawId")) if isinstance(credential, dict) else ""
+    if user is None and raw_id:
+        owner = db.session.scalar(select(Passkey.user_id).where(Passkey.credential_id == raw_id))
         user = db.session.get(User, owner) if owner else None
     record(
         actor,
