@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import token_check, upload
+from benchmarks import auth_path, token_check, upload
 
-BENCHMARKS = {"token_check": token_check.main, "upload": upload.main}
+BENCHMARKS = {
+    "auth_path": auth_path.main,
+    "token_check": token_check.main,
+    "upload": upload.main,
+}
 
 
 def main(argv: list[str]) -> int:
