@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import joinedload
 
 from flaskou.accounts.models import User
 from flaskou.audit.service import Actor, record, rows_changed
@@ -65,10 +66,16 @@ def session_for_token(token: str) -> LoginSession | None:
     if not token or len(token) > 512:
         return None
     now = utcnow()
-    session = db.session.scalar(
-        select(LoginSession).where(
-            LoginSession.token_hash == hash_token(token), LoginSession.expires_at > now
+    # One query for the whole principal: the session, its user and the
+    # user's roles (joined), so a guarded request asks the database once.
+    session = (
+        db.session.execute(
+            select(LoginSession)
+            .options(joinedload(LoginSession.user).joinedload(User.roles))
+            .where(LoginSession.token_hash == hash_token(token), LoginSession.expires_at > now)
         )
+        .unique()
+        .scalar_one_or_none()
     )
     if session is None or not session.user.is_active:
         return None
