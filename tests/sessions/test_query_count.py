@@ -8,21 +8,28 @@ from sqlalchemy import event
 from flaskou.extensions import db
 
 
+def statements_of(client, headers) -> tuple[int, list[str]]:
+    """The status of an authenticated GET /users/me and the SQL it ran."""
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        response = client.get("/api/v1/users/me", headers=headers)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return response.status_code, statements
+
+
 def test_an_authenticated_read_is_one_query(app, client, accounts):
     ada = accounts.create("ada")
     admin = accounts.create_admin("root")
     for account in (ada, admin):
         client.get("/api/v1/users/me", headers=account.headers)  # last_used_at is fresh now
-        statements: list[str] = []
-
-        def count(_conn, _cursor, statement, *_args):
-            statements.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
-            response = client.get("/api/v1/users/me", headers=account.headers)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
-        assert response.status_code == 200
+        status, statements = statements_of(client, account.headers)
+        assert status == 200
         assert len(statements) == 1, statements
-    assert response.get_json()["roles"] == ["admin"]  # the joined roles are the real ones
+    me = client.get("/api/v1/users/me", headers=admin.headers).get_json()
+    assert me["roles"] == ["admin"]  # the joined roles are the real ones
