@@ -29,35 +29,36 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
-import re
 import secrets
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from tests.support.postgres import PostgresCluster, _bindir, free_port
+from tests.support.postgres import PostgresCluster
 from tests.support.server import ROOT, http
 
+from benchmarks.common import (
+    CONCURRENCY,
+    Gunicorn,
+    load,
+    report_path,
+    tree_cpu_seconds,
+    write_section,
+)
+
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "4000"))
-CONCURRENCY = 8
 ROUNDS = 3
 WARMUP = 300  # requests per target before the first round: imports, caches, pool
 PASSWORD = "benchmark password"  # noqa: S105 - the benchmark account's password
 SECTION = "Authenticated request vs bare Flask"
-REPORT = ROOT / "docs" / "benchmarks.md"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Written to the temp dir and served by gunicorn exactly like flaskou.
 BARE_APP = '''\
@@ -124,149 +125,6 @@ class Target:
     rps: list[float] = dataclasses.field(default_factory=list)
     p50_ms: list[float] = dataclasses.field(default_factory=list)
     p99_ms: list[float] = dataclasses.field(default_factory=list)
-
-
-class Gunicorn:
-    """One gunicorn, flaskou's settings file, one worker, loopback only."""
-
-    def __init__(self, app: str, env: dict[str, str], workdir: Path, *, chdir: Path = ROOT):
-        self.port = free_port()
-        self.app = app
-        self.chdir = chdir
-        self.workdir = workdir
-        # Samples of prometheus' multiprocess mode go to a dir of our own
-        # (gunicorn.conf.py would otherwise make one in /tmp per start).
-        self.env = {
-            **os.environ,
-            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
-            **env,
-        }
-        self.env.pop("GUNICORN_ACCESS_LOG", None)  # same logging for every target
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, probe: str, timeout: float = 60) -> Gunicorn:
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log = open(self.workdir / "gunicorn.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                gunicorn,
-                "-c",
-                str(ROOT / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "1",
-                "--chdir",
-                str(self.chdir),
-                self.app,
-            ],
-            env=self.env,
-            cwd=self.chdir,
-            start_new_session=True,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {self.workdir / 'gunicorn.log'}")
-            try:
-                http(self.base, "GET", probe, timeout=5)
-                if self.pids()[1:]:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not answer in {timeout}s; see {self.workdir}")
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def pids(self) -> list[int]:
-        assert self.process is not None
-        master = self.process.pid
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        return [master, *map(int, children)]
-
-    def cpu_seconds(self) -> float:
-        """utime + stime (and those of waited-for children) of master and worker."""
-        assert self.process is not None
-        return tree_cpu_seconds(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if getattr(self, "log", None) and not self.log.closed:
-            self.log.close()
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU time of a process and its children, theirs included once they are reaped."""
-    total = 0
-    children = Path(f"/proc/{root}/task/{root}/children").read_text().split()
-    for pid in [root, *map(int, children)]:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            continue  # a child that just went away; its time is in our cutime
-        # Fields after the command name, which may hold spaces: state is
-        # field 3, utime 14, stime 15, cutime 16, cstime 17.
-        fields = stat.rpartition(")")[2].split()
-        total += sum(int(value) for value in fields[11:15])
-    return total / CLK_TCK
-
-
-def load(port: int, path: str, headers: dict[str, str], total: int) -> tuple[float, list[float]]:
-    """`total` GETs from CONCURRENCY threads, one keep-alive connection each.
-
-    Returns the wall time and every request's latency. Anything but a 200 stops
-    the benchmark: the cost of an error answer is not what is measured.
-    """
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    start_line = threading.Barrier(CONCURRENCY + 1)
-    shares = [total // CONCURRENCY + (i < total % CONCURRENCY) for i in range(CONCURRENCY)]
-
-    def client(count: int) -> None:
-        connection = HTTPConnection("127.0.0.1", port, timeout=30)
-        mine: list[float] = []
-        start_line.wait()
-        try:
-            for _ in range(count):
-                began = time.perf_counter()
-                connection.request("GET", path, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                mine.append(time.perf_counter() - began)
-                if response.status != 200:
-                    raise RuntimeError(f"GET {path} answered {response.status}")
-        except Exception as error:  # reported by the caller, not lost in a thread
-            with lock:
-                errors.append(repr(error))
-        finally:
-            connection.close()
-            with lock:
-                latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
-    for thread in threads:
-        thread.start()
-    start_line.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    if errors:
-        raise RuntimeError(f"load on port {port}{path}: {errors[0]}")
-    return elapsed, latencies
 
 
 def measure(target: Target) -> None:
@@ -366,32 +224,6 @@ def floor(me: dict[str, Any], workdir: Path) -> tuple[Gunicorn, str]:
 # --- the report ------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    memory = "?"
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal"):
-            memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    postgres = subprocess.run(
-        [str(_bindir() / "postgres"), "-V"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    conf = (ROOT / "gunicorn.conf.py").read_text()
-    worker = re.search(r"^worker_class\s*=\s*\"(.+)\"", conf, re.MULTILINE)
-    return {
-        "CPU (/proc/cpuinfo)": cpu,
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "Memory": memory,
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
-        "PostgreSQL": postgres or "?",
-        "gunicorn worker_class": worker.group(1) if worker else "?",
-    }
-
-
 def table(targets: list[Target]) -> list[str]:
     reference = statistics.median(targets[0].cpu_ms)
     lines = [
@@ -483,39 +315,6 @@ def _ratio(targets: list[Target], target: Target) -> float:
     return statistics.median(targets[0].cpu_ms) / statistics.median(target.cpu_ms)
 
 
-def write_report(path: Path, body: str) -> None:
-    """Refresh this benchmark's section of the report, keeping the others."""
-    facts = machine()
-    intro = "\n".join(
-        [
-            "# Benchmarks",
-            "",
-            "Side-by-side measurements, each figure a ratio to a reference taken in the "
-            "same run, so they hold on a shared, noisy machine. `make bench` runs them all "
-            "(`python -m benchmarks NAME` runs one, e.g. `python -m benchmarks auth_path`); "
-            "everything runs on 127.0.0.1 and stops by itself.",
-            "",
-            "Machine of the last run:",
-            "",
-            "| | |",
-            "|---|---|",
-            *[f"| {key} | {value} |" for key, value in facts.items()],
-            "",
-        ]
-    )
-    sections: list[str] = []
-    if path.exists():
-        text = path.read_text()
-        # Split on level-2 headings; keep every section but this one.
-        parts = re.split(r"(?m)^(?=## )", text)
-        sections = [part for part in parts[1:] if not part.startswith(f"## {SECTION}\n")]
-    sections.append(body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        intro + "\n" + "\n".join(part.rstrip("\n") + "\n" for part in sections).rstrip() + "\n"
-    )
-
-
 def main() -> None:
     print(f"== authenticated request vs bare Flask ({REQUESTS} requests x {ROUNDS} rounds) ==")
     started = time.monotonic()
@@ -603,7 +402,7 @@ def main() -> None:
     body = section(targets, elapsed)
     print("\n".join(table(targets)).replace("**", ""))
     print(body.split("\n\n")[3])  # the verdict
-    destination = os.environ.get("BENCH_REPORT", str(REPORT))
-    if destination != "-":
-        write_report(Path(destination), body)
+    destination = report_path()
+    if destination is not None:
+        write_section(destination, SECTION, body)
         print(f"auth_path: section '{SECTION}' written to {destination}")
