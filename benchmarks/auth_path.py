@@ -1,16 +1,24 @@
 """What an authenticated request costs next to bare Flask (issue #13, item 1).
 
 Five targets, each served by gunicorn with flaskou's gunicorn.conf.py (its
-worker class), ONE worker, on 127.0.0.1 at a free port:
+worker class), ONE worker, on 127.0.0.1 at a free port, then the peers:
 
 1. bare Flask returning the JSON `GET /api/v1/users/me` answers, as a fixed dict;
 2. the lean floor: bare Flask plus one raw sqlite3 indexed lookup of
    sha256(token) joined to the user (its own tiny schema);
 3. flaskou `GET /api/v1/users/me` with a real session token (signed up and
    logged in through the API), on SQLite and on a throwaway PostgreSQL;
-4. flaskou `GET /healthz` (no auth, no database).
+4. flaskou `GET /healthz` (no auth, no database);
+5. the peers (issue #13, item 2; benchmarks/peers/): Flask-Security-Too with
+   token authentication, fastapi-users with its database strategy, and the
+   FastAPI full-stack template's JWT + user by id, each written after the
+   project's quick start, installed from PyPI with exact pins in a virtualenv
+   of its own (built once, cached in ~/.cache/flaskou-bench), served by that
+   virtualenv's gunicorn with one worker, answering the same JSON document
+   from SQLite. BENCH_PEERS=none leaves them out; BENCH_PEERS=flask_security,...
+   picks some.
 
-Each round sends N requests (BENCH_REQUESTS, default 4000) at concurrency 8
+Each round sends N requests (BENCH_REQUESTS, default 3000) at concurrency 8
 over keep-alive connections to every target in turn; 3 rounds, medians. The
 main figure is the server's CPU time per request: utime+stime of the gunicorn
 master, its worker and their waited-for children, from /proc/<pid>/stat,
@@ -20,7 +28,8 @@ process) is not counted. Ratios are "bare Flask CPU / target CPU" from the
 same run, so 1.00 means as cheap as bare Flask.
 
 Prints a table and writes the section "Authenticated request vs bare Flask"
-of docs/benchmarks.md (BENCH_REPORT=path elsewhere, BENCH_REPORT=- not at all).
+of docs/benchmarks.md (BENCH_REPORT=path elsewhere, BENCH_REPORT=- not at all)
+and its plot, docs/benchmarks/auth_path.png (beside the report).
 """
 
 from __future__ import annotations
@@ -45,8 +54,10 @@ from typing import Any
 from tests.support.postgres import PostgresCluster
 from tests.support.server import ROOT, http
 
+from benchmarks import peers
 from benchmarks.common import (
     CONCURRENCY,
+    FIGURES,
     Gunicorn,
     load,
     report_path,
@@ -54,11 +65,13 @@ from benchmarks.common import (
     write_section,
 )
 
-REQUESTS = int(os.environ.get("BENCH_REQUESTS", "4000"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
 ROUNDS = 3
 WARMUP = 300  # requests per target before the first round: imports, caches, pool
 PASSWORD = "benchmark password"  # noqa: S105 - the benchmark account's password
 SECTION = "Authenticated request vs bare Flask"
+FLASKOU_SQLITE = "users/me SQLite"  # the short name of the row the peers are compared with
+PLOT = "auth_path.png"
 
 # Written to the temp dir and served by gunicorn exactly like flaskou.
 BARE_APP = '''\
@@ -120,6 +133,7 @@ class Target:
     # CPU spent for this target outside gunicorn (the PostgreSQL server):
     # shown beside the figure, not in it (the issue compares the worker).
     database_cpu: Callable[[], float] | None = None
+    peer: peers.Peer | None = None  # another project's app, flaskou's to beat
     database_ms: list[float] = dataclasses.field(default_factory=list)
     cpu_ms: list[float] = dataclasses.field(default_factory=list)
     rps: list[float] = dataclasses.field(default_factory=list)
@@ -224,6 +238,22 @@ def floor(me: dict[str, Any], workdir: Path) -> tuple[Gunicorn, str]:
 # --- the report ------------------------------------------------------------------------
 
 
+def _flaskou(targets: list[Target]) -> Target:
+    """flaskou's GET /users/me on SQLite: the row the peers are compared with."""
+    return next(target for target in targets if target.short == FLASKOU_SQLITE)
+
+
+def _goal(targets: list[Target], target: Target) -> str:
+    if target.peer is not None:
+        ours = statistics.median(_flaskou(targets).cpu_ms)
+        cheaper = ours < statistics.median(target.cpu_ms)
+        return f"flaskou (SQLite) cheaper: {'met' if cheaper else 'not yet'}"
+    if target.target is None:
+        return "—"
+    met = _ratio(targets, target) >= target.target
+    return f"≥ {target.target:.2f}: {'met' if met else 'not yet'}"
+
+
 def table(targets: list[Target]) -> list[str]:
     reference = statistics.median(targets[0].cpu_ms)
     lines = [
@@ -233,11 +263,7 @@ def table(targets: list[Target]) -> list[str]:
     for target in targets:
         cpu = statistics.median(target.cpu_ms)
         ratio = reference / cpu
-        goal = (
-            "—"
-            if target.target is None
-            else f"≥ {target.target:.2f}: {'met' if ratio >= target.target else 'not yet'}"
-        )
+        goal = _goal(targets, target)
         lines.append(
             f"| {target.name} | {cpu:.3f} | {ratio:.2f} | {goal} | "
             f"{statistics.median(target.rps):.0f} | {statistics.median(target.p50_ms):.2f} | "
@@ -246,7 +272,87 @@ def table(targets: list[Target]) -> list[str]:
     return lines
 
 
-def section(targets: list[Target], seconds: float) -> str:
+def verdicts(targets: list[Target], missing: dict[str, str]) -> list[str]:
+    """The issue's ratio targets, then "cheaper than every peer"."""
+    unmet = [t.name for t in targets if t.target is not None and _ratio(targets, t) < t.target]
+    lines = [
+        "Every ratio target is met."
+        if not unmet
+        else f"Ratio targets not met yet: {len(unmet)} of "
+        f"{sum(t.target is not None for t in targets)}."
+    ]
+    measured = [t for t in targets if t.peer is not None]
+    ours = statistics.median(_flaskou(targets).cpu_ms)
+    dearer = [t.peer.title for t in measured if t.peer and statistics.median(t.cpu_ms) <= ours]
+    if not measured:
+        lines.append("Cheaper than every peer: not measured (no peer ran).")
+    elif not dearer:
+        cheapest = min(statistics.median(t.cpu_ms) for t in measured)
+        lines.append(
+            f"Cheaper than every peer: **met**. flaskou's GET /users/me on SQLite costs "
+            f"{ours:.3f} CPU ms, {ours / cheapest:.2f} of the cheapest peer's {cheapest:.3f}."
+        )
+    else:
+        lines.append(
+            f"Cheaper than every peer: **not yet**; flaskou (SQLite, {ours:.3f} CPU ms) "
+            f"is not cheaper than {', '.join(dearer)}."
+        )
+    if missing:
+        lines[-1] += " Not measured: " + "; ".join(f"{k} ({v})" for k, v in missing.items()) + "."
+    return lines
+
+
+def plot(targets: list[Target], destination: Path) -> None:
+    """Horizontal bars of "vs bare Flask", each issue target marked on its bar,
+    and flaskou's own ratio as the line the peers' bars must stay left of."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = list(reversed(targets))  # the table's order, top to bottom
+    ratios = [_ratio(targets, target) for target in shown]
+    colours = [
+        "tab:gray"
+        if target.peer is None and target.short in ("bare", "floor")
+        else "tab:orange"
+        if target.peer is not None
+        else "tab:blue"
+        for target in shown
+    ]
+    figure, axes = plt.subplots(figsize=(8, 4), dpi=100)
+    positions = range(len(shown))
+    axes.barh(positions, ratios, color=colours)
+    for position, (target, ratio) in enumerate(zip(shown, ratios, strict=True)):
+        axes.text(ratio + 0.01, position, f"{ratio:.2f}", va="center", fontsize=8)
+        if target.target is not None:
+            axes.plot(
+                [target.target, target.target],
+                [position - 0.4, position + 0.4],
+                color="black",
+                linewidth=2,
+            )
+    ours = _ratio(targets, _flaskou(targets))
+    axes.axvline(ours, color="tab:blue", linestyle=":", linewidth=1)
+    axes.axvline(1.0, color="tab:gray", linestyle="--", linewidth=1)
+    axes.set_yticks(list(positions), [target.short for target in shown], fontsize=8)
+    axes.set_xlim(0, max(1.1, max(ratios) + 0.12))
+    axes.set_xlabel(
+        "bare Flask CPU / target CPU per request, higher is cheaper "
+        "(tick: issue #13's target; dotted: flaskou SQLite)",
+        fontsize=8,
+    )
+    axes.set_title(
+        "GET /api/v1/users/me: server CPU per request vs bare Flask (blue: flaskou, orange: peers)",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(destination)
+    plt.close(figure)
+
+
+def section(targets: list[Target], seconds: float, missing: dict[str, str]) -> str:
     rounds = [
         "| round | " + " | ".join(target.short for target in targets) + " |",
         "|---" + "|---:" * len(targets) + "|",
@@ -263,13 +369,8 @@ def section(targets: list[Target], seconds: float) -> str:
         for t in targets
         if t.database_ms
     ]
-    unmet = [t.name for t in targets if t.target is not None and _ratio(targets, t) < t.target]
-    verdict = (
-        "Every target is met."
-        if not unmet
-        else f"Not met yet: {len(unmet)} of {sum(t.target is not None for t in targets)} "
-        "targets. This is the baseline the optimisation work of issue #13 is judged by."
-    )
+    measured = [t.peer for t in targets if t.peer is not None]
+    versions = [f"{peer.title}: {peer.versions()}" for peer in measured]
     return "\n".join(
         [
             f"## {SECTION}",
@@ -277,16 +378,20 @@ def section(targets: list[Target], seconds: float) -> str:
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m benchmarks "
             f"auth_path` in {seconds:.0f} s: {REQUESTS} requests at concurrency {CONCURRENCY} "
             f"per round, {ROUNDS} rounds, medians. Each target is its own gunicorn "
-            f"(`gunicorn.conf.py`, one worker, 127.0.0.1); the load generator is Python "
-            "threads with one keep-alive connection each, in the benchmark's process (not "
-            "counted). CPU ms / request is the server's utime+stime (master, worker and "
-            "their children, from /proc/PID/stat) over the round, divided by the requests; "
+            "(`gunicorn.conf.py`, one worker, 127.0.0.1; the peers': below); the load "
+            "generator is Python threads with one keep-alive connection each, in the "
+            "benchmark's process (not counted). CPU ms / request is the server's "
+            "utime+stime (master, worker and their children, from /proc/PID/stat) over "
+            "the round, divided by the requests; "
             "\"vs bare Flask\" is bare Flask's CPU / the target's, from this same run "
-            "(1.00 = as cheap as bare Flask). Targets are issue #13's.",
+            "(1.00 = as cheap as bare Flask). Targets are issue #13's: the ratios, and "
+            "flaskou's SQLite row cheaper per request than every peer (item 2).",
+            "",
+            f"![Server CPU per request vs bare Flask, flaskou and its peers](benchmarks/{PLOT})",
             "",
             *table(targets),
             "",
-            verdict,
+            *[f"{line}  " for line in verdicts(targets, missing)],
             "",
             "Server CPU ms / request, round by round (the rounds visit the targets in a "
             "rotated order):",
@@ -307,6 +412,32 @@ def section(targets: list[Target], seconds: float) -> str:
             "somewhat (CPU time grows when caches and cores are shared), as the spread "
             "of the rounds shows.",
             "",
+            "The peers (benchmarks/peers/) are apps written here after each project's "
+            "documented quick start, on SQLite (a file in the run's temp dir), with one "
+            "user whose fields are flaskou's, answering the same JSON document (checked "
+            "before the rounds) through the project's own current-user mechanism. Each is "
+            "installed from PyPI with exact pins (peers/PEER/requirements.txt, the whole "
+            "tree) into a virtualenv of its own (built on the first run, then reused from "
+            "~/.cache/flaskou-bench) and served by that virtualenv's gunicorn, one worker, "
+            "with flaskou's keep-alive and connection settings and no access log, measured "
+            "exactly like flaskou. **Flask-Security-Too**: the quick start's Flask-SQLAlchemy "
+            'models (`fsqla_v3`), `@auth_required("token")`, the token from `POST '
+            "/login?include_auth_token` sent in the `Authentication-Token` header "
+            "(`SECURITY_TOKEN_AUTHENTICATION_HEADER`), served by gunicorn's own `gevent` "
+            "worker (flaskou's worker class is a subclass of it, but the peer's virtualenv "
+            "has no flaskou). **fastapi-users**: the SQLAlchemy (aiosqlite) setup with the "
+            "database strategy (an AccessToken table) and a Bearer transport, the token "
+            "from `POST /auth/db/login`, `current_user(active=True)`, roles loaded with the "
+            "user (`selectin`). **FastAPI full-stack template**: its `deps.py` way, "
+            "`OAuth2PasswordBearer`, a PyJWT HS256 decode and `session.get(User, id)` "
+            "through SQLModel in a plain `def` endpoint, the token from its "
+            "`create_access_token`. Both FastAPI apps are served by uvicorn (uvloop, "
+            "httptools) through `uvicorn_worker.UvicornWorker`. Unlike flaskou's sessions "
+            "(and fastapi-users' AccessToken rows), the template's JWT and Flask-Security's "
+            "signed token cannot be revoked one by one before they expire (Flask-Security "
+            "can only revoke all of a user's tokens, by changing its uniquifier): they "
+            "look up the user, not the token. Versions: " + "; ".join(versions) + ".",
+            "",
         ]
     )
 
@@ -321,6 +452,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="flaskou-bench-auth-"))
     cluster: PostgresCluster | None = None
     servers: list[Gunicorn] = []
+    missing: dict[str, str] = {}
     done = False
     try:
         sqlite_server, sqlite_token, me = flaskou(
@@ -337,11 +469,31 @@ def main() -> None:
         servers.append(bare_server)
         floor_server, floor_token = floor(me, work / "floor")
         servers.append(floor_server)
+        me_path = "/api/v1/users/me"
+        peer_targets = []
+        for peer in chosen_peers():
+            try:
+                peer_server, peer_headers = peers.serve(peer, me, work / peer.key)
+            except peers.BuildError as error:
+                # No PyPI (offline) is not a reason to lose flaskou's figures.
+                print(f"auth_path: {peer.title} left out: {error}")
+                missing[peer.title] = "its virtualenv could not be built"
+                continue
+            servers.append(peer_server)
+            peer_targets.append(
+                Target(
+                    f"{peer.title} (peer)",
+                    peer.title,
+                    me_path,
+                    peer_headers,
+                    peer_server,
+                    peer=peer,
+                )
+            )
 
         def bearer(token: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {token}"}
 
-        me_path = "/api/v1/users/me"
         targets = [
             Target("bare Flask returning the same JSON user", "bare", me_path, {}, bare_server),
             Target(
@@ -354,7 +506,7 @@ def main() -> None:
             ),
             Target(
                 "**flaskou `GET /api/v1/users/me` (SQLite)**",
-                "users/me SQLite",
+                FLASKOU_SQLITE,
                 me_path,
                 bearer(sqlite_token),
                 sqlite_server,
@@ -377,6 +529,7 @@ def main() -> None:
                 sqlite_server,
                 0.8,
             ),
+            *peer_targets,
         ]
         for target in targets:
             load(target.server.port, target.path, target.headers, WARMUP)
@@ -399,10 +552,27 @@ def main() -> None:
             print(f"auth_path: failed; the servers' logs are kept in {work}")
 
     elapsed = time.monotonic() - started
-    body = section(targets, elapsed)
+    body = section(targets, elapsed, missing)
     print("\n".join(table(targets)).replace("**", ""))
-    print(body.split("\n\n")[3])  # the verdict
+    print("\n".join(verdicts(targets, missing)).replace("**", ""))
     destination = report_path()
     if destination is not None:
         write_section(destination, SECTION, body)
-        print(f"auth_path: section '{SECTION}' written to {destination}")
+        # The plot sits in benchmarks/ beside the report, where its link points.
+        figure = destination.parent / FIGURES.name / PLOT
+        plot(targets, figure)
+        print(f"auth_path: section '{SECTION}' written to {destination}, plot to {figure}")
+
+
+def chosen_peers() -> list[peers.Peer]:
+    """BENCH_PEERS: "all" (the default), "none", or keys such as flask_security,fastapi_users."""
+    wanted = os.environ.get("BENCH_PEERS", "all").strip()
+    if wanted == "all":
+        return list(peers.PEERS)
+    if wanted in ("", "none"):
+        return []
+    known = {peer.key: peer for peer in peers.PEERS}
+    unknown = [key for key in wanted.split(",") if key.strip() not in known]
+    if unknown:
+        raise SystemExit(f"BENCH_PEERS: unknown {unknown}; choose from {', '.join(known)}")
+    return [known[key.strip()] for key in wanted.split(",")]
