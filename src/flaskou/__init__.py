@@ -33,7 +33,9 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> APIFlask:
     settings = settings or Settings.from_env()
-    app = APIFlask(
+    from flaskou.application import FlaskouApp
+
+    app = FlaskouApp(
         __name__,
         title="flaskou",
         version="1",
@@ -95,7 +97,7 @@ def _configure_logging(app: APIFlask, settings: Settings) -> None:
 
 def _init_extensions(app: APIFlask) -> None:
     from flaskou import api, auth, errors, headers, observability, openapi
-    from flaskou.extensions import db, limiter, migrate
+    from flaskou.extensions import db, init_limiter, migrate
     from flaskou.models import render_migration_item
 
     # First, so every request, even one refused by a later hook, is counted and logged.
@@ -113,7 +115,7 @@ def _init_extensions(app: APIFlask) -> None:
         render_as_batch=True,
         render_item=render_migration_item,
     )
-    limiter.init_app(app)
+    init_limiter(app)
     errors.register_error_handlers(app)
     auth.init_app(app)
     api.init_app(app)

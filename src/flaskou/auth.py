@@ -12,17 +12,18 @@ request on every instance.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
-from flaskou.accounts.models import User
+from flaskou.accounts.models import AccountSnapshot, User
 from flaskou.audit.service import Actor
 from flaskou.errors import Forbidden, Unauthorized
+from flaskou.extensions import db
 from flaskou.net import client_address, user_agent
 from flaskou.sessions import service as sessions
-from flaskou.sessions.models import LoginSession
 
 COOKIE_NAME = "flaskou_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -35,11 +36,26 @@ _GUARD_ATTRIBUTE = "_flaskou_auth"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Principal:
-    user: User
-    session: LoginSession
+    """The caller: their account as the credential check read it, the
+    session their token belongs to, and how the token came."""
+
+    account: AccountSnapshot
+    session_id: uuid.UUID
     via_cookie: bool
+    _user: User | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def user(self) -> User:
+        """The account as an ORM entity, loaded on first use: only routes
+        that change the account (or walk its relations) pay for it."""
+        if self._user is None:
+            user = db.session.get(User, self.account.id)
+            if user is None:  # deleted since the check, by a concurrent request
+                raise Unauthorized("A valid bearer token (or session cookie) is required.")
+            self._user = user
+        return self._user
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +101,7 @@ def authenticate_request() -> Principal | None:
     session = sessions.session_for_token(token)
     if session is None:
         return None
-    return Principal(user=session.user, session=session, via_cookie=via_cookie)
+    return Principal(account=session.account, session_id=session.id, via_cookie=via_cookie)
 
 
 def enforce_guard() -> None:
@@ -116,11 +132,11 @@ def enforce_guard() -> None:
             "Cookie-authenticated requests that change data must send "
             "X-Requested-With: XMLHttpRequest."
         )
-    missing = [role for role in guard.roles if not principal.user.has_role(role)]
+    missing = [role for role in guard.roles if not principal.account.has_role(role)]
     if missing:
         raise Forbidden(f"This needs the {', '.join(missing)} role.")
     g.principal = principal
-    g.user_id = str(principal.user.id)  # for logs, readable even after the user is deleted
+    g.user_id = str(principal.account.id)  # for logs, readable even after the user is deleted
 
 
 def current_principal() -> Principal:
@@ -131,14 +147,20 @@ def current_principal() -> Principal:
 
 
 def current_user() -> User:
+    """The caller's account as an ORM entity (loaded on first use)."""
     return current_principal().user
+
+
+def current_account() -> AccountSnapshot:
+    """The caller's account as the credential check read it (no query)."""
+    return current_principal().account
 
 
 def current_actor() -> Actor:
     """The caller (when authenticated) and their address, for the audit trail."""
     principal: Principal | None = g.get("principal")
     return Actor(
-        user=principal.user if principal else None, ip=client_address(), device=user_agent()
+        user=principal.account if principal else None, ip=client_address(), device=user_agent()
     )
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -70,6 +71,36 @@ def throttle(limit: Callable[[], str] | str, **options: Any) -> Callable[[F], F]
 
 def is_rate_limited(view: Callable[..., Any]) -> bool:
     return bool(getattr(view, _RATE_LIMITED, False))
+
+
+def init_limiter(app: Flask) -> None:
+    """Bind the limiter, with its hooks running only where a limit can apply.
+
+    flask-limiter adds three hooks to every request: a check of
+    application-wide and default limits before it, its headers after it,
+    and a reset of its state. flaskou has no application-wide or default
+    limit: each throttled route carries its own (`throttle`), which
+    flask-limiter checks when the route is called. So the first hook goes,
+    and the other two run only for a throttled route.
+    """
+    limiter.init_app(app)
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    headers = app.after_request_funcs[None].pop()  # the two init_app just added
+    reset = app.teardown_request_funcs[None].pop()
+
+    def throttled() -> bool:
+        view = app.view_functions.get(request.endpoint or "")
+        return view is not None and is_rate_limited(view)
+
+    def limit_headers(response: Response) -> Response:
+        return cast(Response, headers(response)) if throttled() else response
+
+    def reset_state(error: BaseException | None) -> None:
+        if throttled():
+            reset(error)
+
+    app.after_request(limit_headers)
+    app.teardown_request(reset_state)
 
 
 def spend_allowance(limit: str, scope: str, key: str) -> int | None:

@@ -15,7 +15,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 API_PREFIX = "/api/v1/"
 SPEC_PATH = "/api/v1/openapi.json"
@@ -37,20 +43,52 @@ DOCS_POLICY = (
 )
 
 
-def apply_policy(response: Response) -> Response:
-    headers = response.headers
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers.setdefault("Referrer-Policy", REFERRER_POLICY)
-    headers.setdefault("Content-Security-Policy", DENY_ALL_POLICY)
-    headers["X-Frame-Options"] = "DENY"
-    if request.path == SPEC_PATH:
-        headers["Cache-Control"] = "no-cache"
-    elif request.path.startswith(API_PREFIX) or "Set-Cookie" in headers:
-        headers["Cache-Control"] = "no-store"
-    if request.is_secure:
-        headers["Strict-Transport-Security"] = HSTS
-    return response
+def policy(wsgi_app: WSGIApplication) -> WSGIApplication:
+    """Wrap a WSGI app so every response it starts carries the policy.
+
+    Applied to the header list as it goes out (plain list work, no header
+    object), so it costs next to nothing and covers every answer the app
+    gives, error pages and static files included. The environ is read when
+    the response starts: a proxy fix-up further in has set the scheme by then.
+    """
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            names = {name.lower() for name, _ in headers}
+            path = environ.get("PATH_INFO", "")
+            cache = None
+            if path == SPEC_PATH:
+                cache = "no-cache"
+            elif path.startswith(API_PREFIX) or "set-cookie" in names:
+                cache = "no-store"
+            secure = environ.get("wsgi.url_scheme") == "https"
+            replaced = _ALWAYS_SET if cache is None else _ALWAYS_SET_AND_CACHE
+            if secure:
+                replaced = replaced | {"strict-transport-security"}
+            if not names.isdisjoint(replaced):
+                headers = [header for header in headers if header[0].lower() not in replaced]
+            headers.append(("X-Content-Type-Options", "nosniff"))
+            headers.append(("X-Frame-Options", "DENY"))
+            if "referrer-policy" not in names:
+                headers.append(("Referrer-Policy", REFERRER_POLICY))
+            if "content-security-policy" not in names:
+                headers.append(("Content-Security-Policy", DENY_ALL_POLICY))
+            if cache is not None:
+                headers.append(("Cache-Control", cache))
+            if secure:
+                headers.append(("Strict-Transport-Security", HSTS))
+            return start_response(status, headers, exc_info)
+
+        return wsgi_app(environ, start)
+
+    return app
+
+
+_ALWAYS_SET = frozenset({"x-content-type-options", "x-frame-options"})
+_ALWAYS_SET_AND_CACHE = _ALWAYS_SET | {"cache-control"}
 
 
 def init_app(app: Flask) -> None:
-    app.after_request(apply_policy)
+    app.wsgi_app = policy(app.wsgi_app)  # type: ignore[method-assign, assignment]

@@ -22,6 +22,7 @@ here too.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flaskou.accounts import recovery
@@ -32,12 +33,11 @@ from flaskou.extensions import db
 from flaskou.files import service as files
 from flaskou.files.storage import current_storage
 from flaskou.sessions import service as sessions
-from flaskou.sessions.models import LoginSession
 
 
 def update_own_profile(
     user: User,
-    session: LoginSession,
+    session_id: uuid.UUID,
     *,
     current_password: str,
     actor: Actor,
@@ -52,7 +52,7 @@ def update_own_profile(
     )
     if password_changed:
         sessions.stage_revoke_all_sessions(
-            user, actor=actor, keep=session, reason="password changed"
+            user, actor=actor, keep=session_id, reason="password changed"
         )
     accounts.commit_profile_change()
     return user

@@ -20,7 +20,6 @@ import re
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -54,9 +53,20 @@ LATENCY = Histogram(
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; `extra={"fields": {...}}` adds fields."""
 
+    _second = -1
+    _stamp = ""
+
+    def _timestamp(self, created: float) -> str:
+        # The date and time change once a second; a line costs only its milliseconds.
+        second = int(created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._stamp}.{int((created - second) * 1000):03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -80,23 +90,49 @@ def configure_logging(*, json_lines: bool) -> None:
     )
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # No log line prints the caller's file and line, thread or process
+    # names: the logging module then skips finding them for every record
+    # (its documented optimisation switches).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root._flaskou_configured = True  # type: ignore[attr-defined]
 
 
 _CONVERTER = re.compile(r"<[^:<>]+:")
+# Per route rule: its label, and the metric series of each method and status.
+_labels: dict[str, str] = {}
+_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def _route() -> str:
     """The route's rule with parameters by name only (`<file_id>`, not
     `<uuid:file_id>`): a stable label for logs and metrics."""
     rule = request.url_rule
-    return _CONVERTER.sub("<", rule.rule) if rule is not None else "unmatched"
+    if rule is None:
+        return "unmatched"
+    try:
+        return _labels[rule.rule]
+    except KeyError:
+        label = _labels[rule.rule] = _CONVERTER.sub("<", rule.rule)
+        return label
 
 
 def _start() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    incoming = request.headers.get(REQUEST_ID_HEADER)
+    g.request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
     g.request_started = time.perf_counter()
+
+
+def _observe(method: str, route: str, status: int, duration: float) -> None:
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:  # labels() takes a lock and builds its key: once per series
+        series = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        _series[key] = series
+    series[0].inc()
+    series[1].observe(duration)
 
 
 def _finish(response: Response) -> Response:
@@ -104,26 +140,29 @@ def _finish(response: Response) -> Response:
     if started is None:  # a request that failed before our hook ran
         return response
     duration = time.perf_counter() - started
-    response.headers[REQUEST_ID_HEADER] = g.request_id
+    request_id = g.request_id
+    response.headers[REQUEST_ID_HEADER] = request_id
     route = _route()
+    method = request.method
+    status = response.status_code
     if route != "/metrics":
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(duration)
-    access_log.info(
-        "request",
-        extra={
-            "fields": {
-                "request_id": g.request_id,
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(duration * 1000, 2),
-                "user_id": g.get("user_id"),
-                "ip": request.remote_addr,
-            }
-        },
-    )
+        _observe(method, route, status, duration)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "method": method,
+                    "path": request.path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 2),
+                    "user_id": g.get("user_id"),
+                    "ip": request.remote_addr,
+                }
+            },
+        )
     return response
 
 

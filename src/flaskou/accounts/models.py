@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 
@@ -43,6 +44,26 @@ class User(UUIDPrimaryKey, Timestamps, Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """An account as one query read it: what a request needs to know about
+    its caller (who, which roles, the fields of `UserOut`), without an ORM
+    entity. Routes that change the account load the `User` itself."""
+
+    id: uuid.UUID
+    username: str
+    email: str
+    is_active: bool
+    email_verified: bool
+    mfa_enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    role_names: tuple[str, ...]
+
+    def has_role(self, name: str) -> bool:
+        return name in self.role_names
 
 
 PASSWORD_RESET = "password_reset"  # noqa: S105 (a token purpose)

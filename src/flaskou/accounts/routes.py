@@ -22,7 +22,13 @@ from flaskou.accounts.schemas import (
     UserUpdateMeIn,
     VerifyEmailIn,
 )
-from flaskou.auth import auth_required, current_actor, current_principal, current_user
+from flaskou.auth import (
+    auth_required,
+    current_account,
+    current_actor,
+    current_principal,
+    current_user,
+)
 from flaskou.extensions import no_database, throttle
 from flaskou.net import client_address
 
@@ -189,7 +195,7 @@ def verify_email(data: dict[str, Any]) -> Any:
 @bp.output(UserOut)
 @bp.doc(summary="The caller's account")
 def get_me() -> Any:
-    return current_user()
+    return current_account()
 
 
 @bp.patch("/users/me")
@@ -205,7 +211,7 @@ def update_me(data: dict[str, Any]) -> Any:
     principal = current_principal()
     return lifecycle.update_own_profile(
         principal.user,
-        principal.session,
+        principal.session_id,
         current_password=data["current_password"],
         actor=current_actor(),
         email=data.get("email"),

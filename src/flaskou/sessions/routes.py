@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -40,14 +41,14 @@ def _failed(response: Response) -> bool:
     return not (isinstance(body, dict) and str(body.get("type", "")).endswith("/mfa-required"))
 
 
-def session_view(session: LoginSession, current: LoginSession | None) -> dict[str, Any]:
+def session_view(session: LoginSession, current: uuid.UUID | None) -> dict[str, Any]:
     return {
         "id": session.id,
         "description": session.description,
         "created_at": session.created_at,
         "last_used_at": session.last_used_at,
         "expires_at": session.expires_at,
-        "current": current is not None and session.id == current.id,
+        "current": session.id == current,
     }
 
 
@@ -118,7 +119,7 @@ def answer_login(session: LoginSession, token: str, *, cookie: bool) -> Any:
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "expires_at": session.expires_at,
-        "session": session_view(session, session),
+        "session": session_view(session, session.id),
     }
     if not cookie:
         body["token"] = token
@@ -150,7 +151,7 @@ def answer_login(session: LoginSession, token: str, *, cookie: bool) -> Any:
 def logout() -> Response:
     principal = current_principal()
     # A session revoked meanwhile still answers 204: it is gone either way.
-    service.logout(principal.user, principal.session.id, actor=current_actor())
+    service.logout(principal.user, principal.session_id, actor=current_actor())
     response = Response(status=204)
     response.delete_cookie(
         COOKIE_NAME, path="/", secure=request.is_secure, httponly=True, samesite="Strict"
@@ -165,7 +166,10 @@ def logout() -> Response:
 def list_sessions() -> dict[str, Any]:
     principal = current_principal()
     return {
-        "items": [session_view(s, principal.session) for s in service.live_sessions(principal.user)]
+        "items": [
+            session_view(session, principal.session_id)
+            for session in service.live_sessions(principal.user)
+        ]
     }
 
 

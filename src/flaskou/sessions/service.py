@@ -7,19 +7,22 @@ lookup however many sessions exist, and a stolen database reveals no token.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import secrets
 import uuid
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select, bindparam, delete, select, update
 
-from flaskou.accounts.models import User
+from flaskou.accounts.models import AccountSnapshot, User
 from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import NotFound
 from flaskou.extensions import db
 from flaskou.models import utcnow
+from flaskou.roles.models import Role, user_roles
 from flaskou.sessions.models import LoginSession
 
 TOKEN_BYTES = 32
@@ -61,38 +64,92 @@ def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[Log
     return session, token
 
 
-def session_for_token(token: str) -> LoginSession | None:
-    """The live session holding this token, with its user, or None."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A live session as the credential check read it: its id and its account."""
+
+    id: uuid.UUID
+    account: AccountSnapshot
+
+
+@functools.cache
+def _principal_query() -> Select[Any]:
+    """The whole principal in one statement: the session by its token's hash,
+    its account, and the account's roles (one row per role; a row with a
+    NULL role for an account without any). Built once: only the parameters
+    change, and SQLAlchemy compiles it once per engine (its statement cache)."""
+    sessions, users, roles = LoginSession.__table__, User.__table__, Role.__table__
+    return (
+        select(
+            sessions.c.id,
+            sessions.c.last_used_at,
+            users.c.id,
+            users.c.username,
+            users.c.email,
+            users.c.is_active,
+            users.c.email_verified,
+            users.c.mfa_enabled,
+            users.c.created_at,
+            users.c.updated_at,
+            roles.c.name,
+        )
+        .select_from(
+            sessions.join(users, users.c.id == sessions.c.user_id)
+            .outerjoin(user_roles, user_roles.c.user_id == users.c.id)
+            .outerjoin(roles, roles.c.id == user_roles.c.role_id)
+        )
+        .where(
+            sessions.c.token_hash == bindparam("digest"),
+            sessions.c.expires_at > bindparam("now"),
+        )
+    )
+
+
+def session_for_token(token: str) -> LiveSession | None:
+    """The live session holding this token, with its (active) account, or None.
+
+    One indexed lookup per request, nothing remembered between requests: a
+    revoked session, a removed role or a deactivated account counts on the
+    very next request, on every instance. Plain rows, no ORM entities:
+    loading three entities costs several times the query itself."""
     if not token or len(token) > 512:
         return None
     now = utcnow()
-    # One query for the whole principal: the session, its user and the
-    # user's roles (joined), so a guarded request asks the database once.
-    session = (
-        db.session.execute(
-            select(LoginSession)
-            .options(joinedload(LoginSession.user).joinedload(User.roles))
-            .where(LoginSession.token_hash == hash_token(token), LoginSession.expires_at > now)
-        )
-        .unique()
-        .scalar_one_or_none()
+    rows = (
+        db.session.connection()
+        .execute(_principal_query(), {"digest": hash_token(token), "now": now})
+        .all()
     )
-    if session is None or not session.user.is_active:
+    if not rows:
         return None
-    if now - session.last_used_at >= LAST_USED_RESOLUTION:
+    first = rows[0]
+    session_id, last_used_at = first[0], first[1]
+    account = AccountSnapshot(
+        id=first[2],
+        username=first[3],
+        email=first[4],
+        is_active=first[5],
+        email_verified=first[6],
+        mfa_enabled=first[7],
+        created_at=first[8],
+        updated_at=first[9],
+        role_names=tuple(sorted(row[10] for row in rows if row[10] is not None)),
+    )
+    if not account.is_active:
+        return None
+    if now - last_used_at >= LAST_USED_RESOLUTION:
         # Conditional, so concurrent requests write at most once per resolution.
         db.session.execute(
             update(LoginSession)
             .where(
-                LoginSession.id == session.id,
+                LoginSession.id == session_id,
                 LoginSession.last_used_at <= now - LAST_USED_RESOLUTION,
             )
             .values(last_used_at=now)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
-        session.last_used_at = now
-    return session
+    return LiveSession(session_id, account)
 
 
 def live_sessions(user: User) -> list[LoginSession]:
@@ -165,10 +222,10 @@ def stage_revoke_all_sessions(
     user: User,
     *,
     actor: Actor,
-    keep: LoginSession | None = None,
+    keep: uuid.UUID | None = None,
     reason: str = "log out everywhere",
 ) -> int:
-    """Revoke every session of the user but `keep`, uncommitted, so it can join
+    """Revoke every session of the user but the one with id `keep`, uncommitted, so it can join
     the change that causes it (a new password); answers how many.
 
     The event carries the count this request actually deleted; when a
@@ -177,7 +234,7 @@ def stage_revoke_all_sessions(
     """
     statement = delete(LoginSession).where(LoginSession.user_id == user.id)
     if keep is not None:
-        statement = statement.where(LoginSession.id != keep.id)
+        statement = statement.where(LoginSession.id != keep)
     count = rows_changed(db.session.execute(statement.execution_options(synchronize_session=False)))
     if count:
         record(actor, "session_revoked", target=user.username, all=True, count=count, reason=reason)
