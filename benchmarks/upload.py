@@ -22,6 +22,7 @@ given as a ratio of cp's from this run (target for uploads: at least 0.5).
 CPU seconds of the server (gunicorn master and worker, and moto's server for
 S3) are measured beside it, from /proc.
 
+moto keeps what it is sent in memory: at 1 GiB it grows by about 4 GiB.
 BENCH_UPLOAD_MIB sets the size (default 1024), BENCH_UPLOAD_ROUNDS the number
 of rounds (default 1; medians of the times, maxima of the memory).
 """
@@ -486,6 +487,10 @@ def verdict(transfers: dict[str, Transfer]) -> str:
     return "Not met yet: " + ", ".join(transfers[key].short for key in missed) + "."
 
 
+def size_text() -> str:
+    return "1 GiB" if SIZE == 1024 * MIB else f"{SIZE // MIB} MiB"
+
+
 def plot(transfers: dict[str, Transfer], destination: Path) -> None:
     import matplotlib
 
@@ -517,7 +522,7 @@ def plot(transfers: dict[str, Transfer], destination: Path) -> None:
     right.legend(fontsize=8)
     for index, value in enumerate(growth):
         right.annotate(f"{value:.1f}", (index, value), ha="center", va="bottom", fontsize=8)
-    figure.suptitle(f"{SIZE // MIB} MiB up to flaskou and back", fontsize=10)
+    figure.suptitle(f"{size_text()} up to flaskou and back", fontsize=10)
     figure.tight_layout()
     destination.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(destination)
@@ -525,7 +530,7 @@ def plot(transfers: dict[str, Transfer], destination: Path) -> None:
 
 
 def section(transfers: dict[str, Transfer], seconds: float) -> str:
-    size = f"{SIZE // MIB} MiB" if SIZE != 1024 * MIB else "1 GiB"
+    size = size_text()
     store_peak = max(transfers["s3_up"].store_growth_kib + transfers["direct_up"].store_growth_kib)
     return "\n".join(
         [
@@ -558,8 +563,8 @@ def section(transfers: dict[str, Transfer], seconds: float) -> str:
             verdict(transfers),
             "",
             "S3 here is moto's standalone server (`python -m moto.server`, as the tests "
-            "use it) on 127.0.0.1: a single-threaded-per-request Python process that keeps "
-            "every object and every uploaded part in its own memory (it grew by "
+            "use it) on 127.0.0.1: one Python process (werkzeug, a thread per request) "
+            "that keeps every object and every uploaded part in its own memory (it grew by "
             f"{store_peak / 1024:.0f} MiB at most while holding the file). So the S3 rows "
             "measure flaskou's streaming to and from an S3 API (8 MiB multipart parts sent "
             "in turn, one streamed GET back) with a slow, CPU-hungry store sharing the "
@@ -573,7 +578,7 @@ def section(transfers: dict[str, Transfer], seconds: float) -> str:
 
 
 def main() -> None:
-    size = f"{SIZE // MIB} MiB"
+    size = size_text()
     print(f"== {size} upload and download vs cp, local disk and S3 (moto), {ROUNDS} round(s) ==")
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="flaskou-bench-upload-", dir=os.environ.get("BENCH_DIR")))
