@@ -25,9 +25,9 @@ def _database_url(settings: Settings, instance_path: str) -> str:
 
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("postgresql"):
-        # pre_ping: after a database restart, stale pooled connections are
-        # replaced instead of failing the next request.
-        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
+        # No pre-ping (a round trip on every checkout): a connection the
+        # server closed is noticed at checkout without one (_discard_if_gone).
+        return {"connect_args": {"connect_timeout": 5}}
     return {"connect_args": {"timeout": 15}}
 
 
@@ -107,6 +107,9 @@ def _init_extensions(app: APIFlask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(db.engine, "connect", _watch_for_shutdown)
+            event.listen(db.engine, "checkout", _discard_if_gone)
     migrate.init_app(
         app,
         db,
@@ -130,6 +133,41 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
+
+
+def _watch_for_shutdown(dbapi_connection: Any, record: Any) -> None:
+    """Remember when the server says it is closing this connection.
+
+    A server that shuts down or restarts, or an administrator ending a
+    backend, sends a FATAL message on every connection before closing it.
+    An idle pooled connection only reads it when asked to (at checkout).
+    """
+    info = record.info
+    info["server_gone"] = False
+
+    def notice(diagnostic: Any) -> None:
+        if diagnostic.severity_nonlocalized in ("FATAL", "PANIC"):
+            info["server_gone"] = True
+
+    dbapi_connection.add_notice_handler(notice)
+
+
+def _discard_if_gone(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """At checkout, read what the server sent while the connection was idle,
+    without a round trip: a FATAL message or a closed socket means the
+    server is gone (restarted, say), and the pool connects anew instead of
+    handing out a connection whose first query would fail."""
+    import psycopg
+    from sqlalchemy.exc import DisconnectionError
+
+    pgconn = dbapi_connection.pgconn
+    try:
+        pgconn.consume_input()  # non-blocking: takes only what has arrived
+        pgconn.is_busy()  # parses it; a FATAL message reaches `notice`
+    except psycopg.OperationalError as error:  # the server closed the socket
+        raise DisconnectionError(str(error)) from error
+    if record.info.get("server_gone") or pgconn.status != psycopg.pq.ConnStatus.OK:
+        raise DisconnectionError("the server closed this connection")
 
 
 def _register_blueprints(app: APIFlask) -> None:

@@ -115,10 +115,10 @@ def enforce_guard() -> None:
         return
     if request.method in UNSAFE_METHODS and request.max_content_length is not None:
         # The body first (bounded by MAX_JSON_BYTES; a view that streams its
-        # own body has no bound here and reads it itself): the token lookup
-        # checks out a database connection that stays with the request, and
-        # it must not wait there while a client trickles its body in (a gevent
-        # worker serves any number of such clients; the pool has 15).
+        # own body has no bound here and reads it itself): the route's work
+        # holds a database connection from its first query to the end of the
+        # request, and it must not hold one while a client trickles its body
+        # in (a gevent worker serves any number of such clients; the pool has 15).
         request.get_data()
     principal = authenticate_request()
     if principal is None:

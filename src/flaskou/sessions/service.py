@@ -115,40 +115,42 @@ def session_for_token(token: str) -> LiveSession | None:
     if not token or len(token) > 512:
         return None
     now = utcnow()
-    rows = (
-        db.session.connection()
-        .execute(_principal_query(), {"digest": hash_token(token), "now": now})
-        .all()
-    )
-    if not rows:
-        return None
-    first = rows[0]
-    session_id, last_used_at = first[0], first[1]
-    account = AccountSnapshot(
-        id=first[2],
-        username=first[3],
-        email=first[4],
-        is_active=first[5],
-        email_verified=first[6],
-        mfa_enabled=first[7],
-        created_at=first[8],
-        updated_at=first[9],
-        role_names=tuple(sorted(row[10] for row in rows if row[10] is not None)),
-    )
-    if not account.is_active:
-        return None
-    if now - last_used_at >= LAST_USED_RESOLUTION:
-        # Conditional, so concurrent requests write at most once per resolution.
-        db.session.execute(
-            update(LoginSession)
-            .where(
-                LoginSession.id == session_id,
-                LoginSession.last_used_at <= now - LAST_USED_RESOLUTION,
-            )
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
+    # Its own short connection in autocommit mode, outside the request's ORM
+    # session: one statement, no BEGIN or ROLLBACK around it (on PostgreSQL
+    # those would be round trips of their own), and the connection goes back
+    # to the pool before the route runs.
+    with db.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        rows = connection.execute(
+            _principal_query(), {"digest": hash_token(token), "now": now}
+        ).all()
+        if not rows:
+            return None
+        first = rows[0]
+        session_id, last_used_at = first[0], first[1]
+        account = AccountSnapshot(
+            id=first[2],
+            username=first[3],
+            email=first[4],
+            is_active=first[5],
+            email_verified=first[6],
+            mfa_enabled=first[7],
+            created_at=first[8],
+            updated_at=first[9],
+            role_names=tuple(sorted(row[10] for row in rows if row[10] is not None)),
         )
-        db.session.commit()
+        if not account.is_active:
+            return None
+        if now - last_used_at >= LAST_USED_RESOLUTION:
+            # Conditional, so concurrent requests write at most once per resolution.
+            connection.execute(
+                update(LoginSession)
+                .where(
+                    LoginSession.id == session_id,
+                    LoginSession.last_used_at <= now - LAST_USED_RESOLUTION,
+                )
+                .values(last_used_at=now)
+            )
     return LiveSession(session_id, account)
 
 
