@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 from apiflask import Schema, fields, validators
+from sqlalchemy import ColumnElement, literal, tuple_
 
 from flaskou.errors import ValidationFailed
 
@@ -108,6 +109,16 @@ def decode_cursor(cursor: str, kinds: Sequence[Kind]) -> list[Any]:
         else:
             decoded.append(uuid.UUID(hex=text))
     return decoded
+
+
+def before(columns: Sequence[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows that come after the cursor in a descending (newest first) order
+    on `columns`: a row-value comparison, `(a, b) < (:a, :b)`. Both SQLite
+    and PostgreSQL read it as one range of the index on those columns, so
+    a page deep in the chain costs what the first one does; the equivalent
+    `a < :a OR (a = :a AND b < :b)` makes them scan every newer row first."""
+    bound = [literal(value, column.type) for column, value in zip(columns, values, strict=True)]
+    return tuple_(*columns) < tuple_(*bound)
 
 
 def page_of(rows: list[T], limit: int, sort_key: Callable[[T], Sequence[Any]]) -> Page[T]:

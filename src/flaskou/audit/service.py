@@ -15,13 +15,13 @@ import dataclasses
 import uuid
 from typing import Any, Protocol
 
-from sqlalchemy import Result, and_, or_, select
+from sqlalchemy import Result, select
 
 from flaskou.audit.models import AuditEvent
 from flaskou.errors import ValidationFailed
 from flaskou.extensions import db
 from flaskou.models import utcnow
-from flaskou.pagination import Page, decode_cursor, page_of
+from flaskou.pagination import Page, before, decode_cursor, page_of
 
 ACTIONS = (
     "signup",
@@ -127,9 +127,7 @@ def list_events(
         query = query.where(AuditEvent.action == action)
     if cursor is not None:
         at, last_id = decode_cursor(cursor, ("datetime", "uuid"))
-        query = query.where(
-            or_(AuditEvent.at < at, and_(AuditEvent.at == at, AuditEvent.id < last_id))
-        )
+        query = query.where(before((AuditEvent.at, AuditEvent.id), (at, last_id)))
     rows = list(
         db.session.scalars(
             query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit + 1)

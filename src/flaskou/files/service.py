@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import Uuid, and_, bindparam, delete, func, or_, select, text
+from sqlalchemy import Uuid, bindparam, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from flaskou.accounts.models import User
@@ -25,7 +25,7 @@ from flaskou.files.models import StoredFile
 from flaskou.files.names import clean_filename, content_type_for
 from flaskou.files.storage import Leftover, Storage
 from flaskou.files.upload import QuotaExceeded, ReceivedFile
-from flaskou.pagination import Page, decode_cursor, page_of
+from flaskou.pagination import Page, before, decode_cursor, page_of
 from flaskou.roles.models import ADMIN_ROLE
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,7 @@ def list_files(
     query = select(StoredFile).where(StoredFile.owner_id == owner_id)
     if cursor is not None:
         at, last_id = decode_cursor(cursor, ("datetime", "uuid"))
-        query = query.where(
-            or_(
-                StoredFile.created_at < at,
-                and_(StoredFile.created_at == at, StoredFile.id < last_id),
-            )
-        )
+        query = query.where(before((StoredFile.created_at, StoredFile.id), (at, last_id)))
     rows = list(
         db.session.scalars(
             query.order_by(StoredFile.created_at.desc(), StoredFile.id.desc()).limit(limit + 1)
