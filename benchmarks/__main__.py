@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import auth_path, token_check, upload
+from benchmarks import auth_path, login, mixed, pages, token_check, upload
 
+# In this order, which is also the order of their sections in docs/benchmarks.md.
 BENCHMARKS = {
     "auth_path": auth_path.main,
     "token_check": token_check.main,
+    "login": login.main,
+    "pages": pages.main,
     "upload": upload.main,
+    "mixed": mixed.main,
 }
 
 
