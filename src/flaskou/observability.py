@@ -90,12 +90,11 @@ def configure_logging(*, json_lines: bool) -> None:
     )
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    # No log line prints the caller's file and line, thread or process
-    # names: the logging module then skips finding them for every record
-    # (its documented optimisation switches).
+    # No log line prints the caller's file, line or function, nor a process
+    # name: the logging module then skips looking them up for every record
+    # (its documented switches). Process ids and threads stay: gunicorn's own
+    # lines print the process id.
     logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
     logging.logMultiprocessing = False
     root._flaskou_configured = True  # type: ignore[attr-defined]
 

@@ -8,7 +8,6 @@ lookup however many sessions exist, and a stolen database reveals no token.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import secrets
 import uuid
@@ -21,6 +20,7 @@ from flaskou.accounts.models import AccountSnapshot, User
 from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import NotFound
 from flaskou.extensions import db
+from flaskou.hotpath import Compiled, autocommit_cursor
 from flaskou.models import utcnow
 from flaskou.roles.models import Role, user_roles
 from flaskou.sessions.models import LoginSession
@@ -72,12 +72,10 @@ class LiveSession:
     account: AccountSnapshot
 
 
-@functools.cache
 def _principal_query() -> Select[Any]:
     """The whole principal in one statement: the session by its token's hash,
     its account, and the account's roles (one row per role; a row with a
-    NULL role for an account without any). Built once: only the parameters
-    change, and SQLAlchemy compiles it once per engine (its statement cache)."""
+    NULL role for an account without any)."""
     sessions, users, roles = LoginSession.__table__, User.__table__, Role.__table__
     return (
         select(
@@ -105,25 +103,37 @@ def _principal_query() -> Select[Any]:
     )
 
 
+def _touch_query() -> Any:
+    """last_used_at, at most once per resolution: conditional, so concurrent
+    requests write it once."""
+    return (
+        update(LoginSession)
+        .where(
+            LoginSession.id == bindparam("session_id"),
+            LoginSession.last_used_at <= bindparam("stale"),
+        )
+        .values(last_used_at=bindparam("now"))
+    )
+
+
+# Compiled once per database dialect and run on a pooled connection in
+# autocommit mode (flaskou.hotpath): one statement, no transaction around it.
+PRINCIPAL = Compiled(_principal_query)
+TOUCH = Compiled(_touch_query)
+
+
 def session_for_token(token: str) -> LiveSession | None:
     """The live session holding this token, with its (active) account, or None.
 
     One indexed lookup per request, nothing remembered between requests: a
     revoked session, a removed role or a deactivated account counts on the
-    very next request, on every instance. Plain rows, no ORM entities:
-    loading three entities costs several times the query itself."""
+    very next request, on every instance. The connection is back in the pool
+    before the route runs."""
     if not token or len(token) > 512:
         return None
     now = utcnow()
-    # Its own short connection in autocommit mode, outside the request's ORM
-    # session: one statement, no BEGIN or ROLLBACK around it (on PostgreSQL
-    # those would be round trips of their own), and the connection goes back
-    # to the pool before the route runs.
-    with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        rows = connection.execute(
-            _principal_query(), {"digest": hash_token(token), "now": now}
-        ).all()
+    with autocommit_cursor() as (cursor, dialect):
+        rows = PRINCIPAL.rows(cursor, dialect, {"digest": hash_token(token), "now": now})
         if not rows:
             return None
         first = rows[0]
@@ -142,15 +152,8 @@ def session_for_token(token: str) -> LiveSession | None:
         if not account.is_active:
             return None
         if now - last_used_at >= LAST_USED_RESOLUTION:
-            # Conditional, so concurrent requests write at most once per resolution.
-            connection.execute(
-                update(LoginSession)
-                .where(
-                    LoginSession.id == session_id,
-                    LoginSession.last_used_at <= now - LAST_USED_RESOLUTION,
-                )
-                .values(last_used_at=now)
-            )
+            stale = now - LAST_USED_RESOLUTION
+            TOUCH.execute(cursor, dialect, {"session_id": session_id, "stale": stale, "now": now})
     return LiveSession(session_id, account)
 
 
