@@ -23,6 +23,7 @@ from flaskou.audit.service import Actor
 from flaskou.errors import Forbidden, Unauthorized
 from flaskou.extensions import db
 from flaskou.net import client_address, user_agent
+from flaskou.observability import USER_ID_KEY
 from flaskou.sessions import service as sessions
 
 COOKIE_NAME = "flaskou_session"
@@ -106,7 +107,6 @@ def authenticate_request() -> Principal | None:
 
 def enforce_guard() -> None:
     g.principal = None
-    g.user_id = None
     view = current_app.view_functions.get(request.endpoint or "")
     guard = guard_of(view)
     if guard is None or request.method == "OPTIONS":
@@ -136,7 +136,9 @@ def enforce_guard() -> None:
     if missing:
         raise Forbidden(f"This needs the {', '.join(missing)} role.")
     g.principal = principal
-    g.user_id = str(principal.account.id)  # for logs, readable even after the user is deleted
+    # For the access log, which is written after the request (even one that
+    # deleted the account): the id as a string, read from the WSGI environ.
+    request.environ[USER_ID_KEY] = str(principal.account.id)
 
 
 def current_principal() -> Principal:

@@ -13,16 +13,18 @@ every worker writes its samples there and /metrics adds them all up.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
 import re
+import secrets
 import sys
 import time
-import uuid
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -31,6 +33,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -103,12 +108,20 @@ _CONVERTER = re.compile(r"<[^:<>]+:")
 # Per route rule: its label, and the metric series of each method and status.
 _labels: dict[str, str] = {}
 _series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+USER_ID_KEY = "flaskou.user_id"  # set in the WSGI environ by the route guard
+REQUEST_KEY = "flaskou.request"  # the request Flask made of the environ (its rule, its path)
 
 
-def _route() -> str:
+def _keep_request() -> None:
+    """Before every request: keep the parsed request where the log line can
+    read its route and path once Flask is done with it."""
+    request.environ[REQUEST_KEY] = request._get_current_object()  # type: ignore[attr-defined]
+
+
+def _route(environ: WSGIEnvironment) -> str:
     """The route's rule with parameters by name only (`<file_id>`, not
     `<uuid:file_id>`): a stable label for logs and metrics."""
-    rule = request.url_rule
+    rule = getattr(environ.get(REQUEST_KEY), "url_rule", None)
     if rule is None:
         return "unmatched"
     try:
@@ -118,10 +131,24 @@ def _route() -> str:
         return label
 
 
-def _start() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER)
-    g.request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    g.request_started = time.perf_counter()
+class _RequestIds:
+    """New request ids: 32 hex digits, a random prefix per process and a
+    counter. Unique, which is all an id needs; no system call per request."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def new(self) -> str:
+        if os.getpid() != self._pid:  # first use, or a forked worker
+            self._pid = os.getpid()
+            self._prefix = secrets.token_hex(8)
+            self._counter = itertools.count()
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_ids = _RequestIds()
 
 
 def _observe(method: str, route: str, status: int, duration: float) -> None:
@@ -134,35 +161,57 @@ def _observe(method: str, route: str, status: int, duration: float) -> None:
     series[1].observe(duration)
 
 
-def _finish(response: Response) -> Response:
-    started = g.get("request_started")
-    if started is None:  # a request that failed before our hook ran
-        return response
-    duration = time.perf_counter() - started
-    request_id = g.request_id
-    response.headers[REQUEST_ID_HEADER] = request_id
-    route = _route()
-    method = request.method
-    status = response.status_code
+def instrument(wsgi_app: WSGIApplication) -> WSGIApplication:
+    """Wrap a WSGI app: every request gets its id, its metrics and its log
+    line, whatever answered it (a route, an error handler, a static file).
+    Work on the raw environ and header list, no request hooks: this runs on
+    every request, so it must cost next to nothing. The duration ends when
+    the app has made its response (a streamed body is sent after it)."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID")
+        request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else _ids.new()
+        status_line = "500"
+
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            nonlocal status_line
+            status_line = status
+            headers.append((REQUEST_ID_HEADER, request_id))
+            return start_response(status, headers, exc_info)
+
+        try:
+            return wsgi_app(environ, start)
+        finally:
+            _finish(environ, request_id, int(status_line[:3]), time.perf_counter() - started)
+
+    return app
+
+
+def _finish(environ: WSGIEnvironment, request_id: str, status: int, duration: float) -> None:
+    route = _route(environ)
+    method = environ.get("REQUEST_METHOD", "")
     if route != "/metrics":
         _observe(method, route, status, duration)
     if access_log.isEnabledFor(logging.INFO):
+        parsed = environ.get(REQUEST_KEY)
         access_log.info(
             "request",
             extra={
                 "fields": {
                     "request_id": request_id,
                     "method": method,
-                    "path": request.path,
+                    "path": parsed.path if parsed is not None else environ.get("PATH_INFO"),
                     "route": route,
                     "status": status,
                     "duration_ms": round(duration * 1000, 2),
-                    "user_id": g.get("user_id"),
-                    "ip": request.remote_addr,
+                    "user_id": environ.get(USER_ID_KEY),
+                    "ip": environ.get("REMOTE_ADDR"),
                 }
             },
         )
-    return response
 
 
 # Collectors read at scrape time (the mail outbox's counts, from the
@@ -193,8 +242,8 @@ def metrics() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_start)
-    app.after_request(_finish)
+    app.wsgi_app = instrument(app.wsgi_app)  # type: ignore[method-assign, assignment]
+    app.before_request(_keep_request)
     from flaskou.extensions import no_database
 
     documented = app.doc(  # type: ignore[attr-defined]
