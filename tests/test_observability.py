@@ -80,3 +80,43 @@ def test_metrics_add_up_every_gunicorn_worker(app, migrated_database, tmp_path):
     log = (tmp_path / "gunicorn.log").read_text()
     lines = [json.loads(x) for x in log.splitlines() if x.startswith("{") and '"request"' in x]
     assert len({line["request_id"] for line in lines}) >= 40
+
+
+def test_the_line_handler_writes_each_record_as_one_whole_line(tmp_path):
+    from flaskou.observability import LineHandler
+
+    target = tmp_path / "log"
+    with target.open("wb") as stream:
+        handler = LineHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        logger = logging.getLogger("flaskou.test.lines")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        try:
+            logger.warning('ünïcode and a "quote"', extra={"fields": {"n": 1}})
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                logger.exception("failed")
+            logger.info("x" * 70_000)  # longer than a pipe takes in one write
+        finally:
+            logger.removeHandler(handler)
+    lines = target.read_bytes().decode().splitlines()
+    assert len(lines) == 3
+    first, failure, long = (json.loads(line) for line in lines)
+    assert first["msg"] == 'ünïcode and a "quote"' and first["n"] == 1
+    assert "ValueError: boom" in failure["exc"]
+    assert long["msg"] == "x" * 70_000
+
+
+def test_the_line_handler_falls_back_to_a_stream_without_a_file(caplog):
+    import io
+
+    from flaskou.observability import LineHandler
+
+    stream = io.StringIO()
+    handler = LineHandler(stream)
+    record = logging.LogRecord("flaskou.test", logging.INFO, __file__, 1, "hello", None, None)
+    handler.handle(record)
+    assert stream.getvalue() == "hello\n"
