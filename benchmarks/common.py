@@ -30,6 +30,8 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 FIGURES = ROOT / "docs" / "benchmarks"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CONCURRENCY = 8
+# Sections of docs/benchmarks.md written by hand, kept after the measured ones.
+TRAILING = ("## Optimisations",)
 
 
 def report_path() -> Path | None:
@@ -248,7 +250,11 @@ def write_section(path: Path, title: str, body: str) -> None:
         # Split on level-2 headings; keep every section but this one.
         parts = re.split(r"(?m)^(?=## )", text)
         sections = [part for part in parts[1:] if not part.startswith(f"## {title}\n")]
+    # Hand-written sections (what was changed and what it bought) stay last.
+    trailing = [part for part in sections if part.startswith(TRAILING)]
+    sections = [part for part in sections if not part.startswith(TRAILING)]
     sections.append(body)
+    sections.extend(trailing)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         intro + "\n" + "\n".join(part.rstrip("\n") + "\n" for part in sections).rstrip() + "\n"

@@ -7,6 +7,7 @@ Counted at the driver (tests/support/statements.py), as the database sees it.
 
 from __future__ import annotations
 
+from flaskou.extensions import db
 from tests.support.statements import statements_sent
 
 
@@ -35,3 +36,16 @@ def test_a_route_that_changes_the_account_still_sees_the_same_caller(app, client
     assert client.get("/api/v1/users/me", headers=ada.headers).get_json()["email"] == (
         "ada.new@example.com"
     )
+
+
+def test_listing_files_is_the_lookup_and_the_page(app, client, accounts):
+    ada = accounts.create("ada")
+    client.get("/api/v1/users/me", headers=ada.headers)  # last_used_at is fresh now
+    with statements_sent() as sent:
+        response = client.get("/api/v1/files", headers=ada.headers)
+    assert response.status_code == 200
+    # Ownership is checked against the caller the lookup read: no query for
+    # the account itself. The lookup, then the page (on PostgreSQL the ORM
+    # session's transaction begins with a BEGIN of its own).
+    expected = 2 if db.engine.dialect.name == "sqlite" else 3
+    assert len(sent) == expected, sent

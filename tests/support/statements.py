@@ -25,6 +25,10 @@ _ROUND_TRIP = re.compile(r"^F\t\d+\t(Query|Sync)\b(.*)$", re.MULTILINE)
 def statements_sent() -> Iterator[list[str]]:
     """What the pooled connections send while the block runs."""
     engine = db.engine
+    # The test's app context outlives requests: its ORM session may still hold
+    # a connection checked out before the block. Give it back, so every
+    # statement of the block goes through a checkout (and is traced).
+    db.session.remove()
     sent: list[str] = []
     trace = tempfile.TemporaryFile()  # noqa: SIM115 - closed at the end of the block
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Boolean, ForeignKey, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -44,6 +45,19 @@ class User(UUIDPrimaryKey, Timestamps, Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
+
+
+class Caller(Protocol):
+    """Who is asking, as far as ownership and role checks care: a `User`,
+    or the `AccountSnapshot` the credential check read (no query needed)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def username(self) -> str: ...
+
+    def has_role(self, name: str) -> bool: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

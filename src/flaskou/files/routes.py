@@ -8,7 +8,7 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, request
 
 from flaskou.api import streams_body
-from flaskou.auth import auth_required, current_actor, current_user
+from flaskou.auth import auth_required, current_account, current_actor
 from flaskou.errors import DomainError
 from flaskou.extensions import db
 from flaskou.files import service
@@ -120,7 +120,7 @@ def _upload_error(error: DomainError) -> DomainError:
 )
 def upload_file() -> Any:
     settings = current_app.config["SETTINGS"]
-    user = current_user()
+    user = current_account()
     storage = current_storage()
     try:
         if request.mimetype != "multipart/form-data":
@@ -166,7 +166,7 @@ def upload_file() -> Any:
 )
 def list_files(query: dict[str, Any]) -> Any:
     page = service.list_files(
-        current_user(), limit=query["limit"], cursor=query["cursor"], owner=query.get("owner")
+        current_account(), limit=query["limit"], cursor=query["cursor"], owner=query.get("owner")
     )
     return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -178,7 +178,7 @@ def list_files(query: dict[str, Any]) -> Any:
 def file_usage() -> Any:
     settings = current_app.config["SETTINGS"]
     return {
-        "used_bytes": service.bytes_used(current_user()),
+        "used_bytes": service.bytes_used(current_account()),
         "quota_bytes": settings.user_quota_bytes,
         "max_upload_bytes": settings.max_upload_bytes,
     }
@@ -189,7 +189,7 @@ def file_usage() -> Any:
 @bp.output(FileOut)
 @bp.doc(summary="A file's metadata", responses=answers({404: "No such file of the caller's"}))
 def get_file(file_id: str) -> Any:
-    return service.get_file(current_user(), file_id)
+    return service.get_file(current_account(), file_id)
 
 
 @bp.get("/<uuid:file_id>/content")
@@ -207,7 +207,7 @@ def get_file(file_id: str) -> Any:
     ),
 )
 def download_file(file_id: str) -> Response:
-    stored = service.get_file(current_user(), file_id)
+    stored = service.get_file(current_account(), file_id)
     etag = stored.sha256
     headers = {
         "Content-Disposition": content_disposition(stored.filename),
@@ -249,5 +249,7 @@ def download_file(file_id: str) -> Response:
     responses=answers({404: "No such file of the caller's"}),
 )
 def delete_file(file_id: str) -> tuple[str, int]:
-    service.delete_file(current_user(), file_id, storage=current_storage(), actor=current_actor())
+    service.delete_file(
+        current_account(), file_id, storage=current_storage(), actor=current_actor()
+    )
     return "", 204

@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy import Uuid, bindparam, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from flaskou.accounts.models import User
+from flaskou.accounts.models import Caller, User
 from flaskou.accounts.service import get_user
 from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import Forbidden, NotFound
@@ -35,7 +35,7 @@ _LOCK_OWNER = text("UPDATE users SET is_active = is_active WHERE id = :id").bind
 )
 
 
-def bytes_used(owner: User) -> int:
+def bytes_used(owner: Caller) -> int:
     total = db.session.scalar(
         select(func.coalesce(func.sum(StoredFile.size), 0)).where(StoredFile.owner_id == owner.id)
     )
@@ -43,7 +43,7 @@ def bytes_used(owner: User) -> int:
 
 
 def save_upload(
-    owner: User, received: ReceivedFile, *, storage: Storage, quota: int, actor: Actor
+    owner: Caller, received: ReceivedFile, *, storage: Storage, quota: int, actor: Actor
 ) -> StoredFile:
     """Publish a fully received upload and record it, or leave nothing behind.
 
@@ -96,7 +96,7 @@ def _forget_content(storage: Storage, keys: Iterable[str]) -> None:
             log.warning("could not delete stored object %s; `files gc` will", key)
 
 
-def get_file(viewer: User, file_id: str | uuid.UUID) -> StoredFile:
+def get_file(viewer: Caller, file_id: str | uuid.UUID) -> StoredFile:
     """A file its owner or an admin may see; anyone else is told it does not exist."""
     try:
         key = file_id if isinstance(file_id, uuid.UUID) else uuid.UUID(str(file_id))
@@ -109,7 +109,7 @@ def get_file(viewer: User, file_id: str | uuid.UUID) -> StoredFile:
 
 
 def list_files(
-    viewer: User, *, limit: int, cursor: str | None, owner: str | None = None
+    viewer: Caller, *, limit: int, cursor: str | None, owner: str | None = None
 ) -> Page[StoredFile]:
     owner_id = viewer.id
     if owner is not None and owner != viewer.username:
@@ -128,7 +128,7 @@ def list_files(
     return page_of(rows, limit, lambda stored: (stored.created_at, stored.id))
 
 
-def delete_file(viewer: User, file_id: str, *, storage: Storage, actor: Actor) -> None:
+def delete_file(viewer: Caller, file_id: str, *, storage: Storage, actor: Actor) -> None:
     """Delete a file's row, then (after the commit) its stored content.
 
     The DELETE is conditional on the row still being there: of concurrent
