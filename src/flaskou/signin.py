@@ -15,21 +15,24 @@ from flaskou.errors import MfaRequired
 from flaskou.extensions import db
 from flaskou.mfa import service as mfa
 from flaskou.sessions import service as sessions
-from flaskou.sessions.models import LoginSession
+from flaskou.sessions.service import IssuedSession
 
 
 def _open(
     user: User, *, method: str, description: str, ttl_seconds: int, actor: Actor
-) -> tuple[LoginSession, str]:
+) -> tuple[IssuedSession, str]:
     session, token = sessions.open_session(user, description=description, ttl_seconds=ttl_seconds)
     record(actor, "login", target=str(session.id), user=user, method=method)
+    # What the answer shows, taken before the commit expires the row (reading
+    # it afterwards would load it again: one more query per sign-in).
+    issued = IssuedSession.of(session)
     db.session.commit()
-    return session, token
+    return issued, token
 
 
 def with_password(
     identifier: str, password: str, *, description: str, ttl_seconds: int, actor: Actor
-) -> tuple[LoginSession, str]:
+) -> tuple[IssuedSession, str]:
     """A session for the right password, or (an account with a second
     factor) MfaRequired carrying a single-use `mfa_token`."""
     user = accounts.authenticate(identifier, password, actor=actor)
@@ -55,7 +58,7 @@ def with_second_factor(
     code: str | None = None,
     recovery_code: str | None = None,
     credential: dict[str, object] | None = None,
-) -> tuple[LoginSession, str]:
+) -> tuple[IssuedSession, str]:
     user, method = mfa.complete_sign_in(
         mfa_token, actor=actor, code=code, recovery_code=recovery_code, credential=credential
     )
@@ -70,7 +73,7 @@ def with_second_factor(
 
 def with_passkey(
     credential: dict[str, object], *, description: str, ttl_seconds: int, actor: Actor
-) -> tuple[LoginSession, str]:
+) -> tuple[IssuedSession, str]:
     """A passkey with user verification is a whole sign-in: no password."""
     user = mfa.passkey_sign_in(credential, actor=actor)
     accounts.ensure_may_sign_in(user, actor=actor)

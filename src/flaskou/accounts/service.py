@@ -17,6 +17,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from flask import current_app
 from sqlalchemy import Uuid, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
+from sqlalchemy.orm import lazyload
 
 from flaskou.accounts import passwords, recovery
 from flaskou.accounts.models import PASSWORD_RESET, VERIFY_EMAIL, User
@@ -176,7 +177,8 @@ def find_by_login(identifier: str) -> User | None:
     if not value:
         return None
     column = User.email if "@" in value else User.username
-    return db.session.scalar(select(User).where(column == value))
+    # Signing in needs no roles: they are loaded only if something asks.
+    return db.session.scalar(select(User).options(lazyload(User.roles)).where(column == value))
 
 
 def authenticate(identifier: str, password: str, *, actor: Actor) -> User:

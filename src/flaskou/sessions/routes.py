@@ -15,6 +15,7 @@ from flaskou.net import client_address, user_agent
 from flaskou.sessions import service
 from flaskou.sessions.models import LoginSession
 from flaskou.sessions.schemas import LoginIn, LoginOut, SessionListOut
+from flaskou.sessions.service import IssuedSession
 
 bp = APIBlueprint("sessions", __name__, url_prefix="/api/v1", tag="Sessions")
 
@@ -41,7 +42,9 @@ def _failed(response: Response) -> bool:
     return not (isinstance(body, dict) and str(body.get("type", "")).endswith("/mfa-required"))
 
 
-def session_view(session: LoginSession, current: uuid.UUID | None) -> dict[str, Any]:
+def session_view(
+    session: LoginSession | IssuedSession, current: uuid.UUID | None
+) -> dict[str, Any]:
     return {
         "id": session.id,
         "description": session.description,
@@ -113,7 +116,7 @@ def session_description() -> str:
     return f"{user_agent()} from {client_address()}"
 
 
-def answer_login(session: LoginSession, token: str, *, cookie: bool) -> Any:
+def answer_login(session: IssuedSession, token: str, *, cookie: bool) -> Any:
     """What every way of signing in answers: the token in the body, or in
     an HttpOnly cookie (cookie mode)."""
     body: dict[str, Any] = {

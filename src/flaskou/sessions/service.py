@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, select, update
@@ -37,6 +37,27 @@ def hash_token(token: str) -> str:
 
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """A session just opened, as its sign-in answer shows it."""
+
+    id: uuid.UUID
+    description: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, session: LoginSession) -> IssuedSession:
+        return cls(
+            session.id,
+            session.description,
+            session.created_at,
+            session.last_used_at,
+            session.expires_at,
+        )
 
 
 def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[LoginSession, str]:
