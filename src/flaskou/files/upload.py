@@ -19,7 +19,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, NeedData
 from flaskou.errors import DomainError, PayloadTooLarge, ValidationFailed
 from flaskou.files.storage import Storage, Writer
 
-READ_SIZE = 64 * 1024
+READ_SIZE = 1024 * 1024
 MAX_PARTS = 32
 
 
