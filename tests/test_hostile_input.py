@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import pytest
 from flaskou import create_app
 from flaskou.extensions import db
 from tests.conftest import make_settings, truncate_all
-from tests.support.rawhttp import exchange
+from tests.support.rawhttp import exchange, read_response
 from tests.support.server import Server
 
 pytestmark = pytest.mark.slow
@@ -147,6 +148,28 @@ class TestBodySize:
         )
         # At the limit the body is read (and refused by the schema: unknown field).
         assert status == (422 if size == JSON_LIMIT else 413), body
+
+    def test_a_client_that_sends_a_too_large_body_whole_still_reads_the_answer(self, server):
+        """Most clients send the whole body before they read, many with
+        `Connection: close` (urllib does). The server reads (and drops) a
+        refused body of a few MiB before it answers and closes: closing with
+        unread bytes would reset the connection, and the answer with it."""
+        body = b"{" + b" " * (4 * JSON_LIMIT) + b"}"
+        request = head(
+            "/api/v1/login",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+        )
+        for _ in range(5):  # a reset is a race: give it several chances to show
+            with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+                sock.sendall(request.encode("latin-1") + b"\r\n\r\n")
+                for start in range(0, len(body), 64 * 1024):
+                    sock.sendall(body[start : start + 64 * 1024])
+                    time.sleep(0.001)  # as a client on a real network would
+                answer = read_response(sock)
+                assert answer.status == 413
+                assert answer.headers["content-type"] == "application/problem+json"
 
 
 class TestMalformedBodies:

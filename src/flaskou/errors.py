@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import Response, json
+from flask import Response, has_request_context, json, request
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -218,6 +219,36 @@ def _is_disk_full(error: Exception) -> bool:
     return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+# A refused body that is still on its way is read (and dropped), up to this
+# much and this long, before the answer goes out. Closing a socket that holds
+# unread bytes makes the kernel reset the connection, and a client still
+# sending its body (most send all of it before they read) would lose the
+# answer with it. nginx's lingering close does the same for the same reason.
+DRAIN_REFUSED_BYTES = 8 * 1024 * 1024
+DRAIN_REFUSED_SECONDS = 5
+
+
+def _drain_refused_body() -> None:
+    if not has_request_context():
+        return
+    declared = request.content_length
+    if declared is not None and declared > DRAIN_REFUSED_BYTES:
+        return  # too much to wait for: the connection is closed instead
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return
+    deadline = time.monotonic() + DRAIN_REFUSED_SECONDS
+    drained = 0
+    try:
+        while drained < DRAIN_REFUSED_BYTES and time.monotonic() < deadline:
+            chunk = stream.read(64 * 1024)
+            if not chunk:
+                return
+            drained += len(chunk)
+    except Exception:  # the client went away or broke its framing: nothing to save
+        return
+
+
 def _render_http_error(error: HTTPError) -> Response:
     if error.status_code == 422:
         errors = _flatten_validation(error.detail)
@@ -243,6 +274,8 @@ def register_error_handlers(app: APIFlask) -> None:
     def handle_domain_error(error: DomainError) -> Response:
         if error.status >= 500:
             db.session.rollback()
+        if error.status == 413:
+            _drain_refused_body()
         return problem(
             error.status,
             error.detail,
@@ -266,6 +299,7 @@ def register_error_handlers(app: APIFlask) -> None:
         if status == 405:
             detail = "This method is not allowed on this path."
         if status == 413:
+            _drain_refused_body()
             # Raised by the body bound (see api.ApiRequest) before the body was read.
             limit = app.config["SETTINGS"].max_json_bytes
             detail = f"The request body is larger than MAX_JSON_BYTES ({limit} bytes)."
