@@ -56,13 +56,10 @@ run: install ## serve flaskou on http://127.0.0.1:5000 (SQLite in ./instance), d
 	    echo "flaskou: serving on http://127.0.0.1:5000 (open http://localhost:5000 to use passkeys; Ctrl-C stops)"; \
 	    $(BIN)/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:5000 --workers 1 flaskou.wsgi:app; }
 
-test: install ## audit the dependencies, run every test on SQLite and then on a real PostgreSQL
+test: install ## audit the dependencies, run every test on SQLite and on a real PostgreSQL (side by side)
 	@VENV=$(VENV) scripts/audit-dependencies.sh requirements/runtime.txt requirements/dev.txt
 	@scripts/install-test-deps.sh
-	@echo "==> flaskou tests on SQLite"
-	$(BIN)/pytest --db=sqlite $(PYTEST_ARGS)
-	@echo "==> flaskou tests on PostgreSQL (a throwaway server started by the run)"
-	$(BIN)/pytest --db=postgresql $(PYTEST_ARGS)
+	@VENV=$(VENV) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/test-both-engines.sh
 
 test-sqlite: install ## the tests on SQLite only
 	$(BIN)/pytest --db=sqlite $(PYTEST_ARGS)
