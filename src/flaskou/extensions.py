@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -67,6 +67,12 @@ def throttle(limit: Callable[[], str] | str, **options: Any) -> Callable[[F], F]
         return cast(F, limited)
 
     return decorator
+
+
+def login_limit() -> str:
+    """RATE_LIMIT_LOGIN, read per request: the limit of signing in, and of
+    everything throttled like it (second factors, password estimates)."""
+    return str(current_app.config["RATE_LIMIT_LOGIN"])
 
 
 def is_rate_limited(view: Callable[..., Any]) -> bool:

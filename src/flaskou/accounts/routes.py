@@ -29,7 +29,7 @@ from flaskou.auth import (
     current_principal,
     current_user,
 )
-from flaskou.extensions import no_database, throttle
+from flaskou.extensions import login_limit, no_database, throttle
 from flaskou.net import client_address
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
@@ -90,14 +90,10 @@ def signup(data: dict[str, Any]) -> Any:
     )
 
 
-def _guess_limit() -> str:
-    return str(current_app.config["RATE_LIMIT_LOGIN"])
-
-
 @bp.post("/password-strength")
 # Throttled like login: an estimate is a cheap oracle for guessing nothing,
 # but a free CPU-bound endpoint is an invitation all the same.
-@throttle(_guess_limit, key_func=client_address, scope="password-strength")
+@throttle(login_limit, key_func=client_address, scope="password-strength")
 @bp.input(PasswordStrengthIn, arg_name="data")
 @bp.output(PasswordStrengthOut)
 @bp.doc(

@@ -13,7 +13,7 @@ from flaskou.accounts import service as accounts
 from flaskou.api import opaque_members
 from flaskou.auth import auth_required, current_actor, current_user
 from flaskou.errors import ValidationFailed
-from flaskou.extensions import throttle
+from flaskou.extensions import login_limit, throttle
 from flaskou.mfa import service
 from flaskou.mfa.schemas import (
     CodeIn,
@@ -45,12 +45,6 @@ def _options(options: dict[str, Any]) -> Response:
     """WebAuthn options go out as the library wrote them (the schema only
     documents their shape)."""
     return jsonify(options)
-
-
-def _login_limit() -> str:
-    from flask import current_app
-
-    return str(current_app.config["RATE_LIMIT_LOGIN"])
 
 
 @bp.get("/users/me/mfa")
@@ -191,7 +185,7 @@ def remove_passkey(passkey_id: str) -> tuple[str, int]:
 
 @bp.post("/login/mfa")
 @opaque_members("credential")
-@throttle(_login_limit, key_func=client_address, scope="login-mfa-address")
+@throttle(login_limit, key_func=client_address, scope="login-mfa-address")
 @bp.input(MfaLoginIn, arg_name="data")
 @bp.output(LoginOut)
 @bp.doc(
@@ -230,7 +224,7 @@ def login_mfa(data: dict[str, Any]) -> Any:
 
 
 @bp.post("/login/mfa/passkey-options")
-@throttle(_login_limit, key_func=client_address, scope="login-mfa-address")
+@throttle(login_limit, key_func=client_address, scope="login-mfa-address")
 @bp.input(MfaTokenIn, arg_name="data")
 @bp.output(WebAuthnOptionsOut)
 @bp.doc(
@@ -245,7 +239,7 @@ def login_mfa_passkey_options(data: dict[str, Any]) -> Any:
 
 
 @bp.post("/login/passkey/options")
-@throttle(_login_limit, key_func=client_address, scope="login-passkey-address")
+@throttle(login_limit, key_func=client_address, scope="login-passkey-address")
 @bp.output(WebAuthnOptionsOut)
 @bp.doc(
     summary="WebAuthn request options for signing in with a passkey alone",
@@ -258,7 +252,7 @@ def login_passkey_options() -> Any:
 
 @bp.post("/login/passkey")
 @opaque_members("credential")
-@throttle(_login_limit, key_func=client_address, scope="login-passkey-address")
+@throttle(login_limit, key_func=client_address, scope="login-passkey-address")
 @bp.input(PasskeyLoginIn, arg_name="data")
 @bp.output(LoginOut)
 @bp.doc(

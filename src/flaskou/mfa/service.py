@@ -48,7 +48,7 @@ from flaskou.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from flaskou.extensions import allowance_left, db, spend_allowance
+from flaskou.extensions import allowance_left, db, login_limit, spend_allowance
 from flaskou.mfa.models import (
     MFA_SIGN_IN,
     PASSKEY_REGISTRATION,
@@ -567,10 +567,6 @@ def sign_in_passkey_options(mfa_token: str) -> dict[str, Any]:
     return options
 
 
-def _account_limit() -> str:
-    return str(current_app.config["RATE_LIMIT_LOGIN"])
-
-
 def complete_sign_in(
     mfa_token: str,
     *,
@@ -587,7 +583,7 @@ def complete_sign_in(
     if user is None or not user.is_active:
         raise MfaTokenInvalid("This sign-in attempt is unknown or expired; sign in again.")
     key = str(user.id)
-    wait = allowance_left(_account_limit(), "mfa-account", key)
+    wait = allowance_left(login_limit(), "mfa-account", key)
     if wait is not None:
         raise TooManyRequests("Too many wrong second factors; try again later.", retry_after=wait)
     method, accepted, reason = _check_factor(row, user, code, recovery_code, credential)
@@ -650,7 +646,7 @@ def _refuse(row: Challenge, user: User, method: str, reason: str, actor: Actor) 
         failures=failures,
     )
     db.session.commit()
-    spend_allowance(_account_limit(), "mfa-account", str(user.id))
+    spend_allowance(login_limit(), "mfa-account", str(user.id))
     if voided:
         raise MfaFailed(
             f"That second factor is not right, {MAX_FAILURES} times: sign in again from the start."

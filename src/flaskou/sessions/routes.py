@@ -10,7 +10,7 @@ from flask import Response, current_app, jsonify, request
 
 from flaskou import signin
 from flaskou.auth import COOKIE_NAME, auth_required, current_actor, current_principal
-from flaskou.extensions import throttle
+from flaskou.extensions import login_limit, throttle
 from flaskou.net import client_address, user_agent
 from flaskou.sessions import service
 from flaskou.sessions.models import LoginSession
@@ -18,10 +18,6 @@ from flaskou.sessions.schemas import LoginIn, LoginOut, SessionListOut
 from flaskou.sessions.service import IssuedSession
 
 bp = APIBlueprint("sessions", __name__, url_prefix="/api/v1", tag="Sessions")
-
-
-def _login_limit() -> str:
-    return str(current_app.config["RATE_LIMIT_LOGIN"])
 
 
 def _login_account_key() -> str:
@@ -59,13 +55,13 @@ def session_view(
 # Every attempt counts against the client address; only failures count
 # against the account, so its owner is not locked out by their own logins.
 @throttle(
-    _login_limit,
+    login_limit,
     key_func=client_address,
     scope="login-address",
     error_message=_too_many_attempts,
 )
 @throttle(
-    _login_limit,
+    login_limit,
     key_func=_login_account_key,
     scope="login-account",
     deduct_when=_failed,
