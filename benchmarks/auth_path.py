@@ -42,8 +42,6 @@ import secrets
 import shutil
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -52,15 +50,18 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.postgres import PostgresCluster
-from tests.support.server import ROOT, http
+from tests.support.server import http
 
 from benchmarks import peers
 from benchmarks.common import (
     CONCURRENCY,
     FIGURES,
     Gunicorn,
+    flaskou_env,
     load,
+    migrate,
     report_path,
+    sign_up_and_log_in,
     tree_cpu_seconds,
     write_section,
 )
@@ -68,7 +69,6 @@ from benchmarks.common import (
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
 ROUNDS = 3
 WARMUP = 300  # requests per target before the first round: imports, caches, pool
-PASSWORD = "benchmark password"  # noqa: S105 - the benchmark account's password
 SECTION = "Authenticated request vs bare Flask"
 FLASKOU_SQLITE = "users/me SQLite"  # the short name of the row the peers are compared with
 PLOT = "auth_path.png"
@@ -164,30 +164,10 @@ def measure(target: Target) -> None:
 
 def flaskou(database_url: str, workdir: Path) -> tuple[Gunicorn, str, dict[str, Any]]:
     """A migrated flaskou with one user logged in: (server, token, its /users/me JSON)."""
-    env = {
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "benchmark-secret-benchmark-secret",
-        "INSTANCE_PATH": str(workdir / "instance"),
-        "UPLOAD_DIR": str(workdir / "uploads"),
-        "RATE_LIMIT_LOGIN": "100000 per minute",
-        "RATE_LIMIT_SIGNUP": "100000 per hour",
-    }
-    subprocess.run(
-        [str(Path(sys.executable).parent / "flask"), "--app", "flaskou", "db", "upgrade"],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    env = flaskou_env(database_url, workdir)
+    migrate(env)
     server = Gunicorn("flaskou.wsgi:app", env, workdir).start("/healthz")
-    account = {"username": "bench", "email": "bench@example.com", "password": PASSWORD}
-    status, _, body = http(server.base, "POST", "/api/v1/signup", account)
-    assert status == 201, f"signup answered {status}: {body}"
-    status, _, body = http(
-        server.base, "POST", "/api/v1/login", {"username": "bench", "password": PASSWORD}
-    )
-    assert status == 200, f"login answered {status}: {body}"
-    token = body["token"]
+    token = sign_up_and_log_in(server.base)
     status, _, me = http(
         server.base, "GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
     )

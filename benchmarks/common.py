@@ -34,6 +34,45 @@ CONCURRENCY = 8
 TRAILING = ("## Optimisations",)
 
 
+PASSWORD = "benchmark password"  # noqa: S105 - the benchmark accounts' password
+
+
+def flaskou_env(database_url: str, workdir: Path) -> dict[str, str]:
+    """The environment of a flaskou under measurement: its own instance and
+    upload directories, and limits no benchmark reaches."""
+    return {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "benchmark-secret-benchmark-secret",
+        "INSTANCE_PATH": str(workdir / "instance"),
+        "UPLOAD_DIR": str(workdir / "uploads"),
+        "RATE_LIMIT_LOGIN": "100000000 per minute",
+        "RATE_LIMIT_SIGNUP": "100000 per hour",
+    }
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`flask db upgrade` for that environment's database."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "flaskou", "db", "upgrade"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+
+
+def sign_up_and_log_in(base: str, username: str = "bench") -> str:
+    """An account made through the API, and a session token for it."""
+    account = {"username": username, "email": f"{username}@example.com", "password": PASSWORD}
+    status, _, body = http(base, "POST", "/api/v1/signup", account)
+    assert status == 201, f"signup answered {status}: {body}"
+    status, _, body = http(
+        base, "POST", "/api/v1/login", {"username": username, "password": PASSWORD}
+    )
+    assert status == 200 and body.get("token"), f"login answered {status}: {body}"
+    return str(body["token"])
+
+
 def report_path() -> Path | None:
     """Where the report goes: docs/benchmarks.md, BENCH_REPORT=path, or nowhere (BENCH_REPORT=-)."""
     destination = os.environ.get("BENCH_REPORT", str(REPORT))

@@ -45,16 +45,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.postgres import PostgresCluster
-from tests.support.server import ROOT, http
+from tests.support.server import ROOT
 
-from benchmarks.common import Gunicorn, load, report_path, tree_cpu_seconds, write_section
+from benchmarks.common import (
+    PASSWORD,
+    Gunicorn,
+    flaskou_env,
+    load,
+    migrate,
+    report_path,
+    sign_up_and_log_in,
+    tree_cpu_seconds,
+    write_section,
+)
 
 LOGINS = int(os.environ.get("BENCH_LOGINS", "150"))
 CONCURRENCY = int(os.environ.get("BENCH_LOGIN_CONCURRENCY", "4"))
 ROUNDS = 3
 WARMUP = 20  # logins per target before the first round
 TARGET = 0.9
-PASSWORD = "benchmark password"  # noqa: S105 - the benchmark account's password
 SECTION = "Login vs raw argon2"
 FIGURE = "login.png"
 
@@ -167,29 +176,10 @@ def measure_login(target: Target) -> None:
 
 def flaskou(database_url: str, workdir: Path) -> Gunicorn:
     """A migrated flaskou with the account `bench` signed up through the API."""
-    env = {
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "benchmark-secret-benchmark-secret",
-        "INSTANCE_PATH": str(workdir / "instance"),
-        "UPLOAD_DIR": str(workdir / "uploads"),
-        "RATE_LIMIT_LOGIN": "100000000 per minute",
-        "RATE_LIMIT_SIGNUP": "100000 per hour",
-    }
-    subprocess.run(
-        [str(Path(sys.executable).parent / "flask"), "--app", "flaskou", "db", "upgrade"],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    env = flaskou_env(database_url, workdir)
+    migrate(env)
     server = Gunicorn("flaskou.wsgi:app", env, workdir).start("/healthz")
-    account = {"username": "bench", "email": "bench@example.com", "password": PASSWORD}
-    status, _, body = http(server.base, "POST", "/api/v1/signup", account)
-    assert status == 201, f"signup answered {status}: {body}"
-    status, _, body = http(
-        server.base, "POST", "/api/v1/login", {"username": "bench", "password": PASSWORD}
-    )
-    assert status == 200 and body.get("token"), f"login answered {status}: {body}"
+    sign_up_and_log_in(server.base)
     return server
 
 

@@ -39,8 +39,6 @@ import hashlib
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -53,9 +51,18 @@ from urllib.parse import quote
 from flask import Flask
 from sqlalchemy import event, insert, select
 from tests.support.postgres import PostgresCluster
-from tests.support.server import ROOT, http
+from tests.support.server import http
 
-from benchmarks.common import Gunicorn, load, report_path, tree_cpu_seconds, write_section
+from benchmarks.common import (
+    PASSWORD,
+    Gunicorn,
+    flaskou_env,
+    load,
+    migrate,
+    report_path,
+    tree_cpu_seconds,
+    write_section,
+)
 from flaskou import Settings, create_app
 from flaskou.accounts import passwords
 from flaskou.accounts import service as accounts
@@ -75,7 +82,6 @@ CONCURRENCY = 1
 WARMUP = 30
 CHUNK = 5_000  # rows per executemany
 TARGET = 1.5
-PASSWORD = "benchmark password"  # noqa: S105 - the benchmark accounts' password
 SECTION = "First page vs a page 99,000 rows deep"
 FIGURE = "pages.png"
 
@@ -287,20 +293,8 @@ def prepare(
     database_cpu: Callable[[], float] | None,
     servers: list[Gunicorn],
 ) -> Database:
-    env = {
-        "DATABASE_URL": url,
-        "SECRET_KEY": "benchmark-secret-benchmark-secret",
-        "INSTANCE_PATH": str(workdir / "instance"),
-        "UPLOAD_DIR": str(workdir / "uploads"),
-        "RATE_LIMIT_LOGIN": "100000000 per minute",
-    }
-    subprocess.run(
-        [str(Path(sys.executable).parent / "flask"), "--app", "flaskou", "db", "upgrade"],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    env = flaskou_env(url, workdir)
+    migrate(env)
     app = create_app(Settings.from_env(env))
     started = time.perf_counter()
     fill(app)

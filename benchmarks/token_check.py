@@ -30,8 +30,6 @@ import dataclasses
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -41,12 +39,15 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 from tests.support.postgres import PostgresCluster
-from tests.support.server import ROOT, http
+from tests.support.server import http
 
 from benchmarks.common import (
     CONCURRENCY,
+    PASSWORD,
     Gunicorn,
+    flaskou_env,
     load,
+    migrate,
     report_path,
     tree_cpu_seconds,
     write_section,
@@ -62,7 +63,6 @@ REQUESTS = int(os.environ.get("BENCH_TOKEN_REQUESTS", "1500"))
 ROUNDS = int(os.environ.get("BENCH_TOKEN_ROUNDS", "4"))
 WARMUP = 300
 TARGET = 0.95
-PASSWORD = "benchmark password"  # noqa: S105 - the benchmark accounts' password
 SECTION = "1 session vs 10,000 sessions"
 FIGURE = "token_check.png"
 ME = "/api/v1/users/me"
@@ -131,20 +131,8 @@ def prepare(
     servers: list[Gunicorn],
 ) -> Database:
     """Migrate, create solo and busy, open busy's sessions, start gunicorn, log both in."""
-    env = {
-        "DATABASE_URL": url,
-        "SECRET_KEY": "benchmark-secret-benchmark-secret",
-        "INSTANCE_PATH": str(workdir / "instance"),
-        "UPLOAD_DIR": str(workdir / "uploads"),
-        "RATE_LIMIT_LOGIN": "100000000 per minute",
-    }
-    subprocess.run(
-        [str(Path(sys.executable).parent / "flask"), "--app", "flaskou", "db", "upgrade"],
-        env={**os.environ, **env},
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    env = flaskou_env(url, workdir)
+    migrate(env)
     real_logins = os.environ.get("BENCH_REAL_LOGINS") == "1"
     app = create_app(Settings.from_env(env))
     started = time.perf_counter()
