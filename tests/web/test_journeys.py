@@ -161,9 +161,13 @@ def test_an_admin_creates_and_grants_roles_and_the_users_view_changes(pages, app
     expect(admin.locator("tr[data-role=editor]")).to_be_visible()
 
     admin.get_by_role("link", name="Users").click()
+    # Enter searches at once: the typed search's debounced reload would
+    # otherwise replace the row under the grant below.
     admin.get_by_label("Search").fill("eve")
+    admin.get_by_label("Search").press("Enter")
     row = admin.locator("tr[data-username=eve]")
     expect(row).to_be_visible()
+    expect(admin.locator("tr[data-username=root]")).to_have_count(0)
     for role in ["editor", "admin"]:
         row.get_by_label("Role").select_option(role)
         row.get_by_role("button", name="Grant").click()
