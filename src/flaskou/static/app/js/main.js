@@ -11,6 +11,7 @@ import { resendControl } from "./verification.js";
 import { takeLinkToken } from "./links.js";
 import { filesView } from "./views/files.js";
 import { sessionsView } from "./views/sessions.js";
+import { apiKeysView } from "./views/api-keys.js";
 import { profileView } from "./views/profile.js";
 import { securityView } from "./views/security.js";
 import { usersView } from "./views/admin-users.js";
@@ -31,6 +32,7 @@ const ROUTES = {
   "/verify-email": { title: "Verify your email address", access: "any", view: verifyEmailView },
   "/files": { title: "Files", access: "user", view: filesView },
   "/sessions": { title: "Sessions", access: "user", view: sessionsView },
+  "/api-keys": { title: "API keys", access: "user", view: apiKeysView },
   "/profile": { title: "Profile", access: "user", view: profileView },
   "/security": { title: "Security", access: "user", view: securityView },
   "/admin/users": { title: "Users", access: "admin", view: usersView },
@@ -44,6 +46,7 @@ const NO_BANNER = new Set(["/profile", "/verify-email"]);
 const NAV_USER = [
   ["/files", "Files"],
   ["/sessions", "Sessions"],
+  ["/api-keys", "API keys"],
   ["/profile", "Profile"],
   ["/security", "Security"],
 ];
