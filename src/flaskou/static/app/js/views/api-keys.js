@@ -57,6 +57,21 @@ function expiresAt(choice) {
   return new Date(Date.now() + option.days * DAY_MS).toISOString();
 }
 
+/**
+ * A message about one item of the list ("scopes.1": a scope the schema does
+ * not know) belongs under the scope group, like those about the whole list.
+ */
+function foldScopeErrors(error) {
+  if (!error || !error.errors) return error;
+  const errors = {};
+  for (const [key, messages] of Object.entries(error.errors)) {
+    const name = /^scopes\.\d+$/.test(key) ? "scopes" : key;
+    errors[name] = [...(errors[name] || []), ...[].concat(messages)];
+  }
+  error.errors = errors;
+  return error;
+}
+
 function isPast(iso) {
   const time = new Date(iso).getTime();
   return Number.isFinite(time) && time <= Date.now();
@@ -176,7 +191,7 @@ export function apiKeysView(ctx) {
           json: { name: label, scopes: chosen, expires_at: expiresAt(expiration.input.value) },
         });
       } catch (error) {
-        showErrors(createForm, createAlert, error);
+        showErrors(createForm, createAlert, foldScopeErrors(error));
         return;
       }
       // Not form.reset(): the default expiration is a property, not an attribute.
