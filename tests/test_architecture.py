@@ -1,6 +1,6 @@
 """The domain packages form a hierarchy: each imports only the ones below it.
 
-    audit, mail  <-  roles  <-  accounts  <-  sessions, files, mfa
+    audit, mail  <-  roles  <-  accounts  <-  sessions, files, mfa, apikeys
 
 Read from the source with `ast`, so an import inside a function or under
 `if TYPE_CHECKING:` counts like any other: a lazy import that dodges a cycle
@@ -26,7 +26,16 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "flaskou"
 
-ORDER = {"audit": 0, "mail": 0, "roles": 1, "accounts": 2, "sessions": 3, "files": 3, "mfa": 3}
+ORDER = {
+    "audit": 0,
+    "mail": 0,
+    "roles": 1,
+    "accounts": 2,
+    "sessions": 3,
+    "files": 3,
+    "mfa": 3,
+    "apikeys": 3,
+}
 INTERFACE = {"routes", "admin_routes", "cli"}
 
 

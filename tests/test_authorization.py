@@ -49,6 +49,9 @@ USER = {
     ("POST", "/api/v1/files"),
     ("GET", "/api/v1/files"),
     ("GET", "/api/v1/files/usage"),
+    ("POST", "/api/v1/users/me/api-keys"),
+    ("GET", "/api/v1/users/me/api-keys"),
+    ("DELETE", "/api/v1/users/me/api-keys/<key_id>"),
 }
 # Routes on one file: its owner and admins may use them; anyone else gets 404.
 OWNED = {
@@ -104,6 +107,7 @@ NEEDS_STATE = {
     ("POST", "/api/v1/users/me/passkeys"),
     ("PATCH", "/api/v1/users/me/passkeys/<passkey_id>"),
     ("DELETE", "/api/v1/users/me/passkeys/<passkey_id>"),
+    ("DELETE", "/api/v1/users/me/api-keys/<key_id>"),
 }
 
 
@@ -131,6 +135,8 @@ def _body_for(method, rule):
         return {"email": "changed@example.com", "current_password": DEFAULT_PASSWORD}
     if rule == "/api/v1/users/me" and method == "DELETE":
         return {"current_password": DEFAULT_PASSWORD}
+    if rule == "/api/v1/users/me/api-keys" and method == "POST":
+        return {"name": "matrix", "scopes": ["files:read"]}
     if rule == "/api/v1/roles" and method == "POST":
         return {"name": "r" + uuid.uuid4().hex[:8], "description": "made by the matrix"}
     if rule == "/api/v1/roles/<name>" and method == "PATCH":
@@ -169,6 +175,7 @@ def _call(client, accounts, method, rule, headers, *, own_session=None, file_id=
         .replace("<session_id>", str(own_session or uuid.uuid4()))
         .replace("<file_id>", str(file_id or uuid.uuid4()))
         .replace("<passkey_id>", str(uuid.uuid4()))
+        .replace("<key_id>", str(uuid.uuid4()))
     )
     if rule == "/api/v1/files" and method == "POST":
         return client.post(
@@ -236,3 +243,91 @@ def test_owned_routes(client, accounts, method, rule):
             assert response.status_code == 404, response.get_json()
         else:
             assert response.status_code < 300, response.status_code
+
+
+# ---- API keys ---------------------------------------------------------------
+# The scope that reaches each guarded route, as the contract's scope table has
+# it; None: no API key reaches it (an interactive sign-in is needed). A route
+# whose guard declares another scope, or a guarded route missing here, fails.
+SCOPE_OF = {
+    **{route: None for route in USER},
+    ("GET", "/api/v1/users/me"): "account:read",
+    ("POST", "/api/v1/files"): "files:write",
+    ("GET", "/api/v1/files"): "files:read",
+    ("GET", "/api/v1/files/usage"): "files:read",
+    ("GET", "/api/v1/files/<file_id>"): "files:read",
+    ("GET", "/api/v1/files/<file_id>/content"): "files:read",
+    ("DELETE", "/api/v1/files/<file_id>"): "files:write",
+    **{route: "admin:read" if route[0] == "GET" else "admin:write" for route in ADMIN},
+}
+SCOPES = ["account:read", "files:read", "files:write", "admin:read", "admin:write"]
+GUARDED = sorted(USER | OWNED | ADMIN)
+
+
+def test_every_guarded_route_declares_the_contracts_scope(app):
+    from flaskou.auth import SESSION_ONLY, guard_of
+
+    declared = {}
+    for rule in app.url_map.iter_rules():
+        guard = guard_of(app.view_functions[rule.endpoint])
+        if guard is None:
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            route = (method, re.sub(r"<[^:<>]+:", "<", rule.rule))
+            declared[route] = None if guard.scope == SESSION_ONLY else guard.scope
+    assert declared == SCOPE_OF
+
+
+def test_the_document_lists_each_operations_scope(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    for (method, rule), scope in SCOPE_OF.items():
+        path = re.sub(r"<([^<>]+)>", r"{\1}", rule)
+        security = document["paths"][path][method.lower()]["security"]
+        expected = [{"BearerAuth": []}, {"CookieAuth": []}]
+        if scope is not None:
+            expected.append({"ApiKeyAuth": [scope]})
+        assert security == expected, (method, rule)
+
+
+def make_key(client, account, scopes, name="matrix key"):
+    response = client.post(
+        "/api/v1/users/me/api-keys",
+        json={"name": name, "scopes": scopes},
+        headers=account.headers,
+    )
+    assert response.status_code == 201, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def assert_insufficient_scope(response):
+    assert response.status_code == 403, response.get_json()
+    assert response.get_json()["type"].endswith("/insufficient-scope")
+
+
+@pytest.mark.parametrize(("method", "rule"), GUARDED)
+def test_each_key_reaches_exactly_the_routes_of_its_scopes(client, accounts, method, rule):
+    accounts.create_admin("spare")  # so the last-admin rule never gets in the way
+    owner = accounts.create_admin()
+    needed = SCOPE_OF[(method, rule)]
+    for held in [[scope] for scope in SCOPES] + [SCOPES]:
+        key = make_key(client, owner, held)
+        file_id = upload(client, owner.headers) if "<file_id>" in rule else None
+        response = _call(client, accounts, method, rule, key, file_id=file_id)
+        if needed in held:
+            assert response.status_code not in {401, 403}, (held, response.get_json())
+        else:
+            assert_insufficient_scope(response)
+
+
+@pytest.mark.parametrize(("method", "rule"), sorted(ADMIN))
+def test_a_key_is_never_more_than_its_owner_at_the_time_of_use(client, accounts, method, rule):
+    root = accounts.create_admin()
+    ada = accounts.create_admin()
+    key = make_key(client, ada, SCOPES)
+    response = client.delete(f"/api/v1/users/{ada.username}/roles/admin", headers=root.headers)
+    assert response.status_code == 200, response.get_json()
+    response = _call(client, accounts, method, rule, key)
+    assert response.status_code == 403, response.get_json()
+    assert response.get_json()["type"].endswith("/forbidden")
+    # What the owner still holds, the key still reaches.
+    assert client.get("/api/v1/users/me", headers=key).status_code == 200

@@ -185,6 +185,8 @@ def _register_blueprints(app: APIFlask) -> None:
     from flaskou.accounts.routes import bp as accounts_bp
     from flaskou.accounts.service import RESERVED_USERNAMES, USERNAME_PATTERN
     from flaskou.api import name_converter
+    from flaskou.apikeys import models as _apikeys_models  # noqa: F401
+    from flaskou.apikeys.routes import bp as apikeys_bp
     from flaskou.audit import models as _audit_models  # noqa: F401
     from flaskou.audit.routes import bp as audit_bp
     from flaskou.files import cli as files_cli
@@ -210,6 +212,7 @@ def _register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(audit_bp)
     app.register_blueprint(files_bp)
     app.register_blueprint(mfa_bp)
+    app.register_blueprint(apikeys_bp)
     storage.init_app(app)
     app.register_blueprint(ops.bp)
     web.init_app(app)

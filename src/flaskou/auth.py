@@ -1,12 +1,18 @@
-"""Who is calling: bearer tokens and browser cookies, and the route guard.
+"""Who is calling: session tokens, browser cookies and API keys, and the route guard.
 
-Routes declare what they need with ``@auth_required()`` or
-``@auth_required("admin")``. The declaration is a mark on the view; one
-``before_request`` hook enforces it for every route, before the body is
-parsed, so an anonymous caller always gets 401 and a caller without the role
-403, whatever else is wrong with the request. Roles are read from the
-database on every request, so a grant or revoke applies on the very next
-request on every instance.
+Routes declare what they need with ``@auth_required(scope=...)`` or
+``@auth_required("admin", scope=...)``: the roles the caller must hold, and
+the API key scope that reaches the route, or ``SESSION_ONLY`` for routes
+that need an interactive sign-in (credentials, second factors, the
+account itself). The scope is a required argument, so a route cannot be
+guarded without saying what a key may do there.
+
+The declaration is a mark on the view; one ``before_request`` hook enforces
+it for every route, before the body is parsed, so an anonymous caller always
+gets 401, and a caller without the role or a key without the scope 403,
+whatever else is wrong with the request. Roles are read from the database on
+every request (with the session or the key, in one statement), so a grant or
+revoke applies on the very next request on every instance, to keys too.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 
 from flaskou.accounts.models import AccountSnapshot, User
+from flaskou.apikeys import service as apikeys
+from flaskou.apikeys.scopes import ROLE_OF_SCOPE, SCOPES
 from flaskou.audit.service import Actor
-from flaskou.errors import Forbidden, Unauthorized
+from flaskou.errors import Forbidden, InsufficientScope, Unauthorized
 from flaskou.extensions import db
 from flaskou.net import client_address, user_agent
 from flaskou.observability import USER_ID_KEY
@@ -29,9 +37,25 @@ from flaskou.sessions import service as sessions
 COOKIE_NAME = "flaskou_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SECURITY_SCHEMES = {
-    "BearerAuth": {"type": "http", "scheme": "bearer"},
+    "BearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A session token, from POST /api/v1/login.",
+    },
     "CookieAuth": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
+    "ApiKeyAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "fko_...",
+        "description": (
+            "A personal API key (`fko_...`, from POST /api/v1/users/me/api-keys), "
+            "sent as a bearer token. An operation lists the scope a key needs; "
+            "operations without this scheme need a session."
+        ),
+    },
 }
+# The scope of routes no API key reaches: they need an interactive sign-in.
+SESSION_ONLY = "session"
 _GUARD_ATTRIBUTE = "_flaskou_auth"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,13 +63,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclasses.dataclass(slots=True)
 class Principal:
-    """The caller: their account as the credential check read it, the
-    session their token belongs to, and how the token came."""
+    """The caller: their account as the credential check read it, and the
+    credential it came with (a session, by bearer token or cookie, or an
+    API key with its scopes)."""
 
     account: AccountSnapshot
-    session_id: uuid.UUID
-    via_cookie: bool
+    credential_id: uuid.UUID
+    via_cookie: bool = False
+    key_scopes: frozenset[str] | None = None  # None: a session, not a key
     _user: User | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def is_api_key(self) -> bool:
+        return self.key_scopes is not None
+
+    @property
+    def session_id(self) -> uuid.UUID:
+        """The caller's session; only session-only routes ask."""
+        if self.key_scopes is not None:  # a route that forgot SESSION_ONLY
+            raise InsufficientScope("API keys cannot do this; sign in.")
+        return self.credential_id
 
     @property
     def user(self) -> User:
@@ -62,15 +99,25 @@ class Principal:
 @dataclasses.dataclass(frozen=True)
 class Guard:
     roles: tuple[str, ...]
+    scope: str  # an API key scope, or SESSION_ONLY
 
 
-def auth_required(*roles: str) -> Callable[[F], F]:
-    """Declare that a route needs a logged-in user holding every role given."""
+def auth_required(*roles: str, scope: str) -> Callable[[F], F]:
+    """Declare that a route needs a signed-in caller holding every role
+    given, and which API key scope reaches it (or `SESSION_ONLY`)."""
+    if scope != SESSION_ONLY and scope not in SCOPES:
+        raise ValueError(f"unknown API key scope {scope!r}")
+    needed = ROLE_OF_SCOPE.get(scope)
+    if needed is not None and needed not in roles:
+        raise ValueError(f"a route of scope {scope!r} must need the {needed} role")
 
     def decorator(view: F) -> F:
-        setattr(view, _GUARD_ATTRIBUTE, Guard(tuple(roles)))
+        setattr(view, _GUARD_ATTRIBUTE, Guard(tuple(roles), scope))
         spec = view.__dict__.setdefault("_spec", {})
-        spec["security"] = [{"BearerAuth": []}, {"CookieAuth": []}]
+        security: list[dict[str, list[str]]] = [{"BearerAuth": []}, {"CookieAuth": []}]
+        if scope != SESSION_ONLY:
+            security.append({"ApiKeyAuth": [scope]})
+        spec["security"] = security
         return view
 
     return decorator
@@ -99,10 +146,37 @@ def authenticate_request() -> Principal | None:
         via_cookie = True
     if not token:
         return None
+    if apikeys.is_key_token(token):
+        if via_cookie:  # keys are for scripts: never taken from a cookie
+            return None
+        key = apikeys.key_for_token(token)
+        if key is None:
+            return None
+        return Principal(account=key.account, credential_id=key.id, key_scopes=key.scopes)
     session = sessions.session_for_token(token)
     if session is None:
         return None
-    return Principal(account=session.account, session_id=session.id, via_cookie=via_cookie)
+    return Principal(account=session.account, credential_id=session.id, via_cookie=via_cookie)
+
+
+def _check_scope(principal: Principal, guard: Guard) -> None:
+    scopes = principal.key_scopes
+    if scopes is None:  # a session may do all its account may
+        return
+    if guard.scope == SESSION_ONLY:
+        raise InsufficientScope(
+            "API keys cannot manage sessions, API keys, second factors or the account; "
+            "sign in to do this.",
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+        )
+    if guard.scope not in scopes:
+        raise InsufficientScope(
+            f"This API key does not have the {guard.scope} scope.",
+            headers={
+                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{guard.scope}"'
+            },
+            members={"required_scope": guard.scope},
+        )
 
 
 def enforce_guard() -> None:
@@ -132,6 +206,9 @@ def enforce_guard() -> None:
             "Cookie-authenticated requests that change data must send "
             "X-Requested-With: XMLHttpRequest."
         )
+    _check_scope(principal, guard)
+    # Checked at the time of use, for keys too: an admin scope acts only
+    # while the key's owner still holds the admin role.
     missing = [role for role in guard.roles if not principal.account.has_role(role)]
     if missing:
         raise Forbidden(f"This needs the {', '.join(missing)} role.")

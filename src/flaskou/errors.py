@@ -88,6 +88,13 @@ class Forbidden(DomainError):
     slug = "forbidden"
 
 
+class InsufficientScope(Forbidden):
+    """An API key was used outside its scopes (or where no key may go)."""
+
+    title = "Insufficient scope"
+    slug = "insufficient-scope"
+
+
 class NotFound(DomainError):
     status = 404
     title = "Not Found"

@@ -1,10 +1,13 @@
 """Account lifecycle: the changes to an account that several domains must follow.
 
-Deleting an account also deletes its sessions and its stored file contents;
-deactivating one ends its sessions; a new password ends the other sessions.
+Deleting an account also deletes its sessions, API keys and stored file
+contents; deactivating one ends its sessions and revokes its API keys; a
+password reset ends every session and revokes every key; a password change
+by the signed-in owner ends their other sessions (their keys stay: the
+owner, who knew the password, made them).
 The domain packages form a hierarchy, each importing only those below it:
 
-    audit  <-  roles  <-  accounts  <-  sessions, files
+    audit  <-  roles  <-  accounts  <-  sessions, files, mfa, apikeys
 
 so accounts cannot call sessions or files itself. This module sits above all
 of them and is what routes and the CLI call for such changes.
@@ -15,9 +18,7 @@ its storage keys, delete, commit, and only then remove contents from disk or
 S3), and a wrong answer from any step must stop the rest. Written out here,
 that order reads top to bottom in one place; with signals it would be spread
 over receivers whose order and failure handling depend on who connected first,
-and a receiver that was never imported would silently do nothing. The next
-such change (a password reset that must end sessions and API keys) is
-here too.
+and a receiver that was never imported would silently do nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from flaskou.accounts import recovery
 from flaskou.accounts import service as accounts
 from flaskou.accounts.models import User
+from flaskou.apikeys import service as apikeys
 from flaskou.audit.service import Actor
 from flaskou.extensions import db
 from flaskou.files import service as files
@@ -59,24 +61,28 @@ def update_own_profile(
 
 
 def reset_password(token: str, password: str, *, actor: Actor) -> None:
-    """Set a new password from a mailed link: every session of the account
-    ends in the same transaction (whoever held the old password is out)."""
+    """Set a new password from a mailed link: every session and API key of
+    the account ends in the same transaction (whoever held the old password,
+    or anything made with it, is out)."""
     user = recovery.stage_password_reset(token, password, actor=actor)
     sessions.stage_revoke_all_sessions(user, actor=actor, reason="password reset")
+    apikeys.stage_revoke_all_keys(user, actor=actor, reason="password reset")
     db.session.commit()
 
 
 def update_user(
     username: str, *, actor: Actor, is_active: bool | None = None, email: str | None = None
 ) -> User:
-    """An admin's change to a user; a deactivation ends all their sessions in
-    the same transaction (its `user_updated` event says why)."""
+    """An admin's change to a user; a deactivation ends all their sessions
+    and revokes their API keys (for good: a reactivation does not bring them
+    back) in the same transaction (its `user_updated` event says why)."""
     user = accounts.get_user(username)
     changed: dict[str, Any] = accounts.stage_admin_update(
         user, actor=actor, is_active=is_active, email=email
     )
     if changed.get("is_active") is False:
         sessions.end_all_sessions(user)
+        apikeys.stage_revoke_all_keys(user, actor=actor, reason="account deactivated")
     accounts.commit_profile_change()
     return user
 

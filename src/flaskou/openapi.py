@@ -6,8 +6,9 @@ in one place, so a route cannot forget an answer and the document cannot
 drift from the server:
 
 - every error answer an operation can give follows from its declarations:
-  a guard (`@auth_required`) answers 401, and 403 for a role or a cookie
-  request without X-Requested-With; a JSON body 400, 413, 415 and 422; a
+  a guard (`@auth_required`) answers 401, and 403 for an API key outside
+  its scope, a role or a cookie request without X-Requested-With; its
+  scope is the operation's `ApiKeyAuth` security requirement; a JSON body 400, 413, 415 and 422; a
   query schema 422; a path parameter 404; a rate limit (`@throttle`) 429;
   the database 503 (routes that never touch it say `@no_database`);
   and any request 400, 414, 417, 431 or 501 when the HTTP server refuses
@@ -34,7 +35,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Rule
 
 from flaskou.api import streams_body_of
-from flaskou.auth import UNSAFE_METHODS, guard_of
+from flaskou.auth import SESSION_ONLY, UNSAFE_METHODS, guard_of
 from flaskou.errors import PROBLEM_CONTENT_TYPE
 from flaskou.extensions import is_rate_limited, uses_database
 
@@ -59,6 +60,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                 "send it to POST /api/v1/login/mfa with a second factor."
             ),
         },
+        "required_scope": {
+            "type": "string",
+            "description": "`insufficient-scope`: the scope the API key lacks.",
+        },
         "methods": {
             "type": "array",
             "items": {"type": "string", "enum": ["totp", "passkey", "recovery_code"]},
@@ -81,6 +86,7 @@ class Declared:
     method: str
     authenticated: bool
     roles: tuple[str, ...]
+    scope: str | None  # the API key scope that reaches it, or SESSION_ONLY
     json_body: bool
     query: bool
     path_parameters: dict[str, dict[str, Any]]  # name: schema
@@ -97,6 +103,7 @@ class Declared:
             method=method,
             authenticated=guard is not None,
             roles=guard.roles if guard else (),
+            scope=guard.scope if guard else None,
             json_body="body" in spec and spec.get("content_type") == "application/json",
             query=any(location == "query" for _, location in spec.get("args") or []),
             path_parameters={
@@ -135,8 +142,15 @@ def error_answers(declared: Declared) -> dict[int, list[str]]:
     unsafe = declared.method in UNSAFE_METHODS
     if declared.authenticated:
         add(401, "No valid bearer token or session cookie")
+        if declared.scope == SESSION_ONLY:
+            add(403, "An API key (`insufficient-scope`): this needs a session")
+        else:
+            add(403, f"An API key without the `{declared.scope}` scope (`insufficient-scope`)")
         if declared.roles:
-            add(403, f"The caller does not hold the {', '.join(declared.roles)} role")
+            add(
+                403,
+                f"The caller (a key's owner) does not hold the {', '.join(declared.roles)} role",
+            )
         if unsafe:
             add(403, "A cookie-authenticated request without X-Requested-With: XMLHttpRequest")
     if declared.json_body:

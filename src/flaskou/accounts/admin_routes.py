@@ -9,6 +9,7 @@ from apiflask import APIBlueprint
 from flaskou import lifecycle
 from flaskou.accounts import service
 from flaskou.accounts.schemas import UserAdminUpdateIn, UserListQuery, UserOut, UserPageOut
+from flaskou.apikeys.scopes import ADMIN_READ, ADMIN_WRITE
 from flaskou.auth import auth_required, current_actor
 from flaskou.roles.models import ADMIN_ROLE
 
@@ -16,7 +17,7 @@ bp = APIBlueprint("users_admin", __name__, url_prefix="/api/v1/users", tag="Admi
 
 
 @bp.get("")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_READ)
 @bp.input(UserListQuery, location="query", arg_name="query")
 @bp.output(UserPageOut)
 @bp.doc(summary="List users (keyset pages in username order)")
@@ -26,7 +27,7 @@ def list_users(query: dict[str, Any]) -> Any:
 
 
 @bp.get("/<username:username>")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_READ)
 @bp.output(UserOut)
 @bp.doc(summary="One user", responses={404: "No such user"})
 def get_user(username: str) -> Any:
@@ -34,7 +35,7 @@ def get_user(username: str) -> Any:
 
 
 @bp.patch("/<username:username>")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_WRITE)
 @bp.input(UserAdminUpdateIn, arg_name="data")
 @bp.output(UserOut)
 @bp.doc(
@@ -52,7 +53,7 @@ def update_user(username: str, data: dict[str, Any]) -> Any:
 
 
 @bp.delete("/<username:username>")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_WRITE)
 @bp.output({}, status_code=204)
 @bp.doc(
     summary="Delete a user with their sessions and files",
@@ -68,7 +69,7 @@ def delete_user(username: str) -> tuple[str, int]:
 
 
 @bp.post("/<username:username>/roles/<role:role>")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_WRITE)
 @bp.output(UserOut)
 @bp.doc(summary="Grant a role (idempotent)", responses={404: "No such user or role"})
 def grant_role(username: str, role: str) -> Any:
@@ -76,7 +77,7 @@ def grant_role(username: str, role: str) -> Any:
 
 
 @bp.delete("/<username:username>/roles/<role:role>")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_WRITE)
 @bp.output(UserOut)
 @bp.doc(
     summary="Revoke a role (idempotent)",

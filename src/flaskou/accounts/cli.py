@@ -10,10 +10,12 @@ from flask.cli import AppGroup
 
 from flaskou import lifecycle
 from flaskou.accounts import service
+from flaskou.apikeys import service as apikeys
 from flaskou.audit.service import Actor
 from flaskou.cli import one_line
 from flaskou.errors import DomainError
 from flaskou.mfa import service as mfa
+from flaskou.models import utcnow
 
 users_cli = AppGroup("users", help="List users, (de)activate them, grant and revoke roles.")
 
@@ -104,9 +106,9 @@ def activate_command(username: str) -> None:
 @users_cli.command("deactivate")
 @click.argument("username")
 def deactivate_command(username: str) -> None:
-    """Block USERNAME from logging in and revoke their sessions."""
+    """Block USERNAME from logging in and revoke their sessions and API keys."""
     _run(
-        f"{username} is inactive; their sessions are revoked.",
+        f"{username} is inactive; their sessions and API keys are revoked.",
         lambda: lifecycle.update_user(username, actor=Actor.operator(), is_active=False),
     )
 
@@ -142,6 +144,50 @@ def revoke_command(username: str, role: str) -> None:
         f"{username} does not hold {role}.",
         lambda: service.revoke_role(username, role, actor=Actor.operator()),
     )
+
+
+@users_cli.command("api-keys")
+@click.argument("username")
+def api_keys_command(username: str) -> None:
+    """List USERNAME's API keys: id, prefix, name, scopes, created, expires, last used."""
+    try:
+        user = service.get_user(username)
+    except DomainError as error:
+        raise click.ClickException(one_line(error)) from None
+    keys = apikeys.list_keys(user.id)
+    now = utcnow()
+    for key in keys:
+        expires = "never" if key.expires_at is None else key.expires_at.isoformat()
+        if key.expires_at is not None and key.expires_at <= now:
+            expires += " (expired)"
+        used = "never used" if key.last_used_at is None else key.last_used_at.isoformat()
+        click.echo(
+            f"{key.id}\t{key.prefix}\t{key.name}\t{','.join(key.scope_list)}"
+            f"\t{key.created_at.isoformat()}\t{expires}\t{used}"
+        )
+    click.echo(f"{len(keys)} API key(s)", err=True)
+
+
+@users_cli.command("revoke-api-key")
+@click.argument("username")
+@click.argument("key_id", required=False)
+@click.option("--all", "everything", is_flag=True, help="Revoke every API key of USERNAME.")
+def revoke_api_key_command(username: str, key_id: str | None, everything: bool) -> None:
+    """Revoke USERNAME's API key KEY_ID (see `users api-keys`), or --all of them; audited."""
+    if everything == (key_id is not None):
+        raise click.UsageError("Give either a KEY_ID or --all.")
+    if everything:
+        _run(
+            f"Every API key of {username} is revoked.",
+            lambda: apikeys.revoke_all_keys(service.get_user(username), actor=Actor.operator()),
+        )
+    else:
+        _run(
+            f"API key {key_id} of {username} is revoked.",
+            lambda: apikeys.revoke_key(
+                service.get_user(username), str(key_id), actor=Actor.operator(), reason="operator"
+            ),
+        )
 
 
 def init_app(app: Flask) -> None:

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Boolean, ForeignKey, String, Uuid, false
+from sqlalchemy import Boolean, ForeignKey, Select, String, Uuid, false, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import ColumnElement, FromClause
 
 from flaskou.extensions import Model
 from flaskou.models import Timestamps, UTCDateTime, UUIDPrimaryKey, utcnow
@@ -78,6 +80,49 @@ class AccountSnapshot:
 
     def has_role(self, name: str) -> bool:
         return name in self.role_names
+
+
+def select_with_account(
+    credential: FromClause, user_id: ColumnElement[Any], *leading: ColumnElement[Any]
+) -> Select[Any]:
+    """A credential's check as one statement: its own columns (`leading`),
+    then its account's (`AccountSnapshot` order), then a role name; one row
+    per role, or one with a NULL role for an account without any. Sessions
+    and API keys are both checked this way; the caller adds the WHERE."""
+    users, roles = User.__table__, Role.__table__
+    return select(
+        *leading,
+        users.c.id,
+        users.c.username,
+        users.c.email,
+        users.c.is_active,
+        users.c.email_verified,
+        users.c.mfa_enabled,
+        users.c.created_at,
+        users.c.updated_at,
+        roles.c.name,
+    ).select_from(
+        credential.join(users, users.c.id == user_id)
+        .outerjoin(user_roles, user_roles.c.user_id == users.c.id)
+        .outerjoin(roles, roles.c.id == user_roles.c.role_id)
+    )
+
+
+def account_of_rows(rows: Sequence[Sequence[Any]], start: int) -> AccountSnapshot:
+    """The account in the rows of a `select_with_account` statement whose
+    account columns begin at `start`."""
+    first = rows[0]
+    return AccountSnapshot(
+        id=first[start],
+        username=first[start + 1],
+        email=first[start + 2],
+        is_active=first[start + 3],
+        email_verified=first[start + 4],
+        mfa_enabled=first[start + 5],
+        created_at=first[start + 6],
+        updated_at=first[start + 7],
+        role_names=tuple(sorted(row[start + 8] for row in rows if row[start + 8] is not None)),
+    )
 
 
 PASSWORD_RESET = "password_reset"  # noqa: S105 (a token purpose)

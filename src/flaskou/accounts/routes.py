@@ -22,7 +22,9 @@ from flaskou.accounts.schemas import (
     UserUpdateMeIn,
     VerifyEmailIn,
 )
+from flaskou.apikeys.scopes import ACCOUNT_READ
 from flaskou.auth import (
+    SESSION_ONLY,
     auth_required,
     current_account,
     current_actor,
@@ -155,7 +157,7 @@ def confirm_password_reset(data: dict[str, Any]) -> tuple[str, int]:
 
 
 @bp.post("/users/me/verify-email")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @throttle(_mail_limit, key_func=client_address, scope="mail-address")
 @bp.output(AcceptedOut, status_code=202)
 @bp.doc(
@@ -187,7 +189,7 @@ def verify_email(data: dict[str, Any]) -> Any:
 
 
 @bp.get("/users/me")
-@auth_required()
+@auth_required(scope=ACCOUNT_READ)
 @bp.output(UserOut)
 @bp.doc(summary="The caller's account")
 def get_me() -> Any:
@@ -195,7 +197,7 @@ def get_me() -> Any:
 
 
 @bp.patch("/users/me")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.input(UserUpdateMeIn, arg_name="data")
 @bp.output(UserOut)
 @bp.doc(
@@ -216,7 +218,7 @@ def update_me(data: dict[str, Any]) -> Any:
 
 
 @bp.delete("/users/me")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.input(UserDeleteMeIn, arg_name="data")
 @bp.output({}, status_code=204)
 @bp.doc(

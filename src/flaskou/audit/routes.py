@@ -6,6 +6,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 
+from flaskou.apikeys.scopes import ADMIN_READ
 from flaskou.audit import service
 from flaskou.audit.schemas import AuditPageOut, AuditQuery
 from flaskou.auth import auth_required
@@ -15,7 +16,7 @@ bp = APIBlueprint("audit", __name__, url_prefix="/api/v1/audit", tag="Administra
 
 
 @bp.get("")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_READ)
 @bp.input(AuditQuery, location="query", arg_name="query")
 @bp.output(AuditPageOut)
 @bp.doc(summary="The audit trail, newest first")

@@ -52,6 +52,8 @@ ACTIONS = (
     "mfa_failed",
     "file_uploaded",
     "file_deleted",
+    "api_key_created",
+    "api_key_revoked",
 )
 
 

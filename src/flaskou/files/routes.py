@@ -8,6 +8,7 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, request
 
 from flaskou.api import streams_body
+from flaskou.apikeys.scopes import FILES_READ, FILES_WRITE
 from flaskou.auth import auth_required, current_account, current_actor
 from flaskou.errors import DomainError
 from flaskou.extensions import db
@@ -80,7 +81,7 @@ def _upload_error(error: DomainError) -> DomainError:
 
 
 @bp.post("")
-@auth_required()
+@auth_required(scope=FILES_WRITE)
 @_multipart_body
 @bp.output(
     FileOut,
@@ -152,7 +153,7 @@ def upload_file() -> Any:
 
 
 @bp.get("")
-@auth_required()
+@auth_required(scope=FILES_READ)
 @bp.input(FileListQuery, location="query", arg_name="query")
 @bp.output(FilePageOut)
 @bp.doc(
@@ -172,7 +173,7 @@ def list_files(query: dict[str, Any]) -> Any:
 
 
 @bp.get("/usage")
-@auth_required()
+@auth_required(scope=FILES_READ)
 @bp.output(UsageOut)
 @bp.doc(summary="The caller's storage: bytes used, quota and largest upload")
 def file_usage() -> Any:
@@ -185,7 +186,7 @@ def file_usage() -> Any:
 
 
 @bp.get("/<uuid:file_id>")
-@auth_required()
+@auth_required(scope=FILES_READ)
 @bp.output(FileOut)
 @bp.doc(summary="A file's metadata", responses=answers({404: "No such file of the caller's"}))
 def get_file(file_id: str) -> Any:
@@ -193,7 +194,7 @@ def get_file(file_id: str) -> Any:
 
 
 @bp.get("/<uuid:file_id>/content")
-@auth_required()
+@auth_required(scope=FILES_READ)
 @bp.doc(
     summary="Download a file (ETag, If-None-Match, Range)",
     responses=answers(
@@ -242,7 +243,7 @@ def download_file(file_id: str) -> Response:
 
 
 @bp.delete("/<uuid:file_id>")
-@auth_required()
+@auth_required(scope=FILES_WRITE)
 @bp.output({}, status_code=204)
 @bp.doc(
     summary="Delete a file and its content",

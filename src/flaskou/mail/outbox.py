@@ -34,6 +34,7 @@ SUBJECTS = {
     "email_changed": "Your flaskou email address was changed",
     "mfa_added": "A second factor was added to your flaskou account",
     "mfa_removed": "A second factor was removed from your flaskou account",
+    "api_key_created": "A new API key was created for your flaskou account",
 }
 
 _templates = Environment(

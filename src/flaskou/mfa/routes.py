@@ -11,7 +11,8 @@ from flask import Response, jsonify
 from flaskou import signin
 from flaskou.accounts import service as accounts
 from flaskou.api import opaque_members
-from flaskou.auth import auth_required, current_actor, current_user
+from flaskou.apikeys.scopes import ADMIN_WRITE
+from flaskou.auth import SESSION_ONLY, auth_required, current_actor, current_user
 from flaskou.errors import ValidationFailed
 from flaskou.extensions import login_limit, throttle
 from flaskou.mfa import service
@@ -48,7 +49,7 @@ def _options(options: dict[str, Any]) -> Response:
 
 
 @bp.get("/users/me/mfa")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.output(MfaStatusOut)
 @bp.doc(summary="The caller's second factors")
 def get_mfa() -> Any:
@@ -56,7 +57,7 @@ def get_mfa() -> Any:
 
 
 @bp.post("/users/me/mfa/totp")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.input(PasswordIn, arg_name="data")
 @bp.output(TotpStartOut)
 @bp.doc(
@@ -72,7 +73,7 @@ def start_totp(data: dict[str, Any]) -> Any:
 
 
 @bp.post("/users/me/mfa/totp/confirm")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.input(CodeIn, arg_name="data")
 @bp.output(RecoveryCodesOut)
 @bp.doc(
@@ -86,7 +87,7 @@ def confirm_totp(data: dict[str, Any]) -> Any:
 
 
 @bp.delete("/users/me/mfa/totp")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.input(PasswordIn, arg_name="data")
 @bp.output({}, status_code=204)
 @bp.doc(
@@ -101,7 +102,7 @@ def delete_totp(data: dict[str, Any]) -> tuple[str, int]:
 
 
 @bp.post("/users/me/mfa/recovery-codes")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.input(PasswordIn, arg_name="data")
 @bp.output(RecoveryCodesOut)
 @bp.doc(
@@ -116,7 +117,7 @@ def regenerate_recovery_codes(data: dict[str, Any]) -> Any:
 
 
 @bp.post("/users/me/passkeys/options")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.input(PasswordIn, arg_name="data")
 @bp.output(WebAuthnOptionsOut)
 @bp.doc(
@@ -134,7 +135,7 @@ def passkey_options(data: dict[str, Any]) -> Any:
 
 
 @bp.post("/users/me/passkeys")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @opaque_members("credential")
 @bp.input(PasskeyIn, arg_name="data")
 @bp.output(PasskeyCreatedOut, status_code=201)
@@ -158,7 +159,7 @@ def add_passkey(data: dict[str, Any]) -> Any:
 
 
 @bp.get("/users/me/passkeys")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.output(PasskeyListOut)
 @bp.doc(summary="The caller's passkeys")
 def list_passkeys() -> Any:
@@ -166,7 +167,7 @@ def list_passkeys() -> Any:
 
 
 @bp.patch("/users/me/passkeys/<uuid:passkey_id>")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.input(PasskeyRenameIn, arg_name="data")
 @bp.output(PasskeyOut)
 @bp.doc(summary="Rename a passkey", responses={404: "No such passkey of the caller's"})
@@ -175,7 +176,7 @@ def rename_passkey(passkey_id: str, data: dict[str, Any]) -> Any:
 
 
 @bp.delete("/users/me/passkeys/<uuid:passkey_id>")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.output({}, status_code=204)
 @bp.doc(summary="Remove a passkey", responses={404: "No such passkey of the caller's"})
 def remove_passkey(passkey_id: str) -> tuple[str, int]:
@@ -275,7 +276,7 @@ def login_passkey(data: dict[str, Any]) -> Any:
 
 
 @bp.delete("/users/<username:username>/mfa")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_WRITE)
 @bp.output({}, status_code=204)
 @bp.doc(
     summary="Remove every second factor of a user (for one locked out)",

@@ -6,6 +6,7 @@ from typing import Any
 
 from apiflask import APIBlueprint
 
+from flaskou.apikeys.scopes import ADMIN_READ, ADMIN_WRITE
 from flaskou.auth import auth_required, current_actor
 from flaskou.roles import service
 from flaskou.roles.models import ADMIN_ROLE
@@ -15,7 +16,7 @@ bp = APIBlueprint("roles", __name__, url_prefix="/api/v1/roles", tag="Administra
 
 
 @bp.get("")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_READ)
 @bp.output(RoleListOut)
 @bp.doc(summary="Every role")
 def list_roles() -> Any:
@@ -23,7 +24,7 @@ def list_roles() -> Any:
 
 
 @bp.post("")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_WRITE)
 @bp.input(RoleCreateIn, arg_name="data")
 @bp.output(
     RoleOut,
@@ -43,7 +44,7 @@ def create_role(data: dict[str, Any]) -> Any:
 
 
 @bp.get("/<role:name>")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_READ)
 @bp.output(RoleOut)
 @bp.doc(summary="One role", responses={404: "No such role"})
 def get_role(name: str) -> Any:
@@ -51,7 +52,7 @@ def get_role(name: str) -> Any:
 
 
 @bp.patch("/<role:name>")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_WRITE)
 @bp.input(RoleUpdateIn, arg_name="data")
 @bp.output(RoleOut)
 @bp.doc(summary="Change a role's description", responses={404: "No such role"})
@@ -60,7 +61,7 @@ def update_role(name: str, data: dict[str, Any]) -> Any:
 
 
 @bp.delete("/<role:name>")
-@auth_required(ADMIN_ROLE)
+@auth_required(ADMIN_ROLE, scope=ADMIN_WRITE)
 @bp.output({}, status_code=204)
 @bp.doc(
     summary="Delete a role (its holders lose it)",

@@ -9,7 +9,7 @@ from apiflask import APIBlueprint
 from flask import Response, current_app, jsonify, request
 
 from flaskou import signin
-from flaskou.auth import COOKIE_NAME, auth_required, current_actor, current_principal
+from flaskou.auth import COOKIE_NAME, SESSION_ONLY, auth_required, current_actor, current_principal
 from flaskou.extensions import login_limit, throttle
 from flaskou.net import client_address, user_agent
 from flaskou.sessions import service
@@ -138,7 +138,7 @@ def answer_login(session: IssuedSession, token: str, *, cookie: bool) -> Any:
 
 
 @bp.post("/logout")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.output({}, status_code=204)
 @bp.doc(
     summary="Log out (revoke the current session)",
@@ -159,7 +159,7 @@ def logout() -> Response:
 
 
 @bp.get("/tokens")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.output(SessionListOut)
 @bp.doc(summary="The caller's live sessions")
 def list_sessions() -> dict[str, Any]:
@@ -173,7 +173,7 @@ def list_sessions() -> dict[str, Any]:
 
 
 @bp.delete("/tokens")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.output({}, status_code=204)
 @bp.doc(
     summary="Log out everywhere (revoke every session of the caller)",
@@ -188,7 +188,7 @@ def revoke_all_sessions() -> tuple[str, int]:
 
 
 @bp.delete("/tokens/<uuid:session_id>")
-@auth_required()
+@auth_required(scope=SESSION_ONLY)
 @bp.output({}, status_code=204)
 @bp.doc(
     summary="Revoke one of the caller's sessions",

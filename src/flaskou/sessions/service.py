@@ -16,13 +16,12 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, select, update
 
-from flaskou.accounts.models import AccountSnapshot, User
+from flaskou.accounts.models import AccountSnapshot, User, account_of_rows, select_with_account
 from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import NotFound
 from flaskou.extensions import db
 from flaskou.hotpath import Compiled, autocommit_cursor
 from flaskou.models import utcnow
-from flaskou.roles.models import Role, user_roles
 from flaskou.sessions.models import LoginSession
 
 TOKEN_BYTES = 32
@@ -95,32 +94,13 @@ class LiveSession:
 
 def _principal_query() -> Select[Any]:
     """The whole principal in one statement: the session by its token's hash,
-    its account, and the account's roles (one row per role; a row with a
-    NULL role for an account without any)."""
-    sessions, users, roles = LoginSession.__table__, User.__table__, Role.__table__
-    return (
-        select(
-            sessions.c.id,
-            sessions.c.last_used_at,
-            users.c.id,
-            users.c.username,
-            users.c.email,
-            users.c.is_active,
-            users.c.email_verified,
-            users.c.mfa_enabled,
-            users.c.created_at,
-            users.c.updated_at,
-            roles.c.name,
-        )
-        .select_from(
-            sessions.join(users, users.c.id == sessions.c.user_id)
-            .outerjoin(user_roles, user_roles.c.user_id == users.c.id)
-            .outerjoin(roles, roles.c.id == user_roles.c.role_id)
-        )
-        .where(
-            sessions.c.token_hash == bindparam("digest"),
-            sessions.c.expires_at > bindparam("now"),
-        )
+    its account, and the account's roles."""
+    sessions = LoginSession.__table__
+    return select_with_account(
+        sessions, sessions.c.user_id, sessions.c.id, sessions.c.last_used_at
+    ).where(
+        sessions.c.token_hash == bindparam("digest"),
+        sessions.c.expires_at > bindparam("now"),
     )
 
 
@@ -157,19 +137,8 @@ def session_for_token(token: str) -> LiveSession | None:
         rows = PRINCIPAL.rows(cursor, dialect, {"digest": hash_token(token), "now": now})
         if not rows:
             return None
-        first = rows[0]
-        session_id, last_used_at = first[0], first[1]
-        account = AccountSnapshot(
-            id=first[2],
-            username=first[3],
-            email=first[4],
-            is_active=first[5],
-            email_verified=first[6],
-            mfa_enabled=first[7],
-            created_at=first[8],
-            updated_at=first[9],
-            role_names=tuple(sorted(row[10] for row in rows if row[10] is not None)),
-        )
+        session_id, last_used_at = rows[0][0], rows[0][1]
+        account = account_of_rows(rows, 2)
         if not account.is_active:
             return None
         if now - last_used_at >= LAST_USED_RESOLUTION:
