@@ -1,6 +1,6 @@
 """What an authenticated request costs next to bare Flask (issue #13, item 1).
 
-Five targets, each served by gunicorn with flaskou's gunicorn.conf.py (its
+Six targets, each served by gunicorn with flaskou's gunicorn.conf.py (its
 worker class), ONE worker, on 127.0.0.1 at a free port, then the peers:
 
 1. bare Flask returning the JSON `GET /api/v1/users/me` answers, as a fixed dict;
@@ -8,8 +8,11 @@ worker class), ONE worker, on 127.0.0.1 at a free port, then the peers:
    sha256(token) joined to the user (its own tiny schema);
 3. flaskou `GET /api/v1/users/me` with a real session token (signed up and
    logged in through the API), on SQLite and on a throwaway PostgreSQL;
-4. flaskou `GET /healthz` (no auth, no database);
-5. the peers (issue #13, item 2; benchmarks/peers/): Flask-Security-Too with
+4. the same with a personal API key of that user (issue #14: made through
+   the API with the scope account:read), same servers, same rotation, so
+   "a key costs no more than a session" is a ratio from one run;
+5. flaskou `GET /healthz` (no auth, no database);
+6. the peers (issue #13, item 2; benchmarks/peers/): Flask-Security-Too with
    token authentication, fastapi-users with its database strategy, and the
    FastAPI full-stack template's JWT + user by id, each written after the
    project's quick start, installed from PyPI with exact pins in a virtualenv
@@ -71,6 +74,9 @@ ROUNDS = 3
 WARMUP = 300  # requests per target before the first round: imports, caches, pool
 SECTION = "Authenticated request vs bare Flask"
 FLASKOU_SQLITE = "users/me SQLite"  # the short name of the row the peers are compared with
+# Issue #14: an API key costs no more per request than a session token; the
+# key's CPU / the session's, same engine, same run, allowing for noise.
+KEY_VS_SESSION = 1.05
 PLOT = "auth_path.png"
 
 # Written to the temp dir and served by gunicorn exactly like flaskou.
@@ -130,6 +136,9 @@ class Target:
     headers: dict[str, str]
     server: Gunicorn
     target: float | None = None  # the issue's minimum ratio, if it sets one
+    # For an API key row: the session-token row of the same engine it is
+    # held to (issue #14, key CPU / session CPU <= KEY_VS_SESSION).
+    session: Target | None = None
     # CPU spent for this target outside gunicorn (the PostgreSQL server):
     # shown beside the figure, not in it (the issue compares the worker).
     database_cpu: Callable[[], float] | None = None
@@ -162,8 +171,18 @@ def measure(target: Target) -> None:
 # --- the servers -------------------------------------------------------------------
 
 
-def flaskou(database_url: str, workdir: Path) -> tuple[Gunicorn, str, dict[str, Any]]:
-    """A migrated flaskou with one user logged in: (server, token, its /users/me JSON)."""
+@dataclasses.dataclass
+class Flaskou:
+    """A migrated flaskou under gunicorn with one user: a session token of the
+    user, an API key of theirs, and their /users/me JSON."""
+
+    server: Gunicorn
+    token: str
+    key: str
+    me: dict[str, Any]
+
+
+def flaskou(database_url: str, workdir: Path) -> Flaskou:
     env = flaskou_env(database_url, workdir)
     migrate(env)
     server = Gunicorn("flaskou.wsgi:app", env, workdir).start("/healthz")
@@ -172,7 +191,23 @@ def flaskou(database_url: str, workdir: Path) -> tuple[Gunicorn, str, dict[str, 
         server.base, "GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
     )
     assert status == 200, f"/users/me answered {status}: {me}"
-    return server, token, me
+    # The key as a script's owner makes it: through the API, with a session,
+    # holding only the scope GET /users/me needs.
+    status, _, created = http(
+        server.base,
+        "POST",
+        "/api/v1/users/me/api-keys",
+        {"name": "benchmark", "scopes": ["account:read"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert status == 201 and created.get("token"), f"api-keys answered {status}: {created}"
+    key = str(created["token"])
+    status, _, by_key = http(
+        server.base, "GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {key}"}
+    )
+    # The same document both ways, or the two rows would not measure the same work.
+    assert status == 200 and by_key == me, f"/users/me with the key answered {status}: {by_key}"
+    return Flaskou(server, token, key, me)
 
 
 def bare(me: dict[str, Any], workdir: Path) -> Gunicorn:
@@ -253,8 +288,39 @@ def table(targets: list[Target]) -> list[str]:
     return lines
 
 
+def _engine(key: Target) -> str:
+    """The engine of a key row: SQLite of "users/me SQLite key"."""
+    return key.short.removeprefix("users/me ").removesuffix(" key")
+
+
+def _key_vs_session(key: Target) -> float:
+    """Issue #14's figure: the key's CPU per request / its engine's session token's."""
+    assert key.session is not None
+    return statistics.median(key.cpu_ms) / statistics.median(key.session.cpu_ms)
+
+
+def key_table(targets: list[Target]) -> list[str]:
+    """Issue #14: a key beside a session token, per engine, both from this run."""
+    lines = [
+        "| engine | session token CPU ms / request | API key CPU ms / request | key / session "
+        "| target | key vs bare Flask | target |",
+        "|---|---:|---:|---:|---|---:|---|",
+    ]
+    for key in targets:
+        if key.session is None:
+            continue
+        ratio = _key_vs_session(key)
+        met = "met" if ratio <= KEY_VS_SESSION else "not yet"
+        lines.append(
+            f"| {_engine(key)} | {statistics.median(key.session.cpu_ms):.3f} | "
+            f"{statistics.median(key.cpu_ms):.3f} | {ratio:.2f} | ≤ {KEY_VS_SESSION:.2f}: {met} "
+            f"| {_ratio(targets, key):.2f} | {_goal(targets, key)} |"
+        )
+    return lines
+
+
 def verdicts(targets: list[Target], missing: dict[str, str]) -> list[str]:
-    """The issue's ratio targets, then "cheaper than every peer"."""
+    """The issue's ratio targets, a key against a session, then "cheaper than every peer"."""
     unmet = [t.name for t in targets if t.target is not None and _ratio(targets, t) < t.target]
     lines = [
         "Every ratio target is met."
@@ -262,6 +328,15 @@ def verdicts(targets: list[Target], missing: dict[str, str]) -> list[str]:
         else f"Ratio targets not met yet: {len(unmet)} of "
         f"{sum(t.target is not None for t in targets)}."
     ]
+    keys = [t for t in targets if t.session is not None]
+    if keys:
+        dearer = [f"{_engine(k)} ({_key_vs_session(k):.2f})" for k in keys if not _fits(k)]
+        figures = ", ".join(f"{_engine(k)} {_key_vs_session(k):.2f}" for k in keys)
+        lines.append(
+            f"An API key costs no more than a session token (key / session CPU ≤ "
+            f"{KEY_VS_SESSION:.2f}, issue #14): "
+            + (f"**met** ({figures})." if not dearer else f"**not yet** on {', '.join(dearer)}.")
+        )
     measured = [t for t in targets if t.peer is not None]
     # Each side as a ratio to the bare Flask of its own phase.
     ours = _ratio(targets, _flaskou(targets))
@@ -285,6 +360,10 @@ def verdicts(targets: list[Target], missing: dict[str, str]) -> list[str]:
     return lines
 
 
+def _fits(key: Target) -> bool:
+    return _key_vs_session(key) <= KEY_VS_SESSION
+
+
 def plot(targets: list[Target], destination: Path) -> None:
     """Horizontal bars of "vs bare Flask", each issue target marked on its bar,
     and flaskou's own ratio as the line the peers' bars must stay left of."""
@@ -300,6 +379,8 @@ def plot(targets: list[Target], destination: Path) -> None:
         if target.peer is None and (target.short.startswith("bare") or target.short == "floor")
         else "tab:orange"
         if target.peer is not None
+        else "tab:cyan"
+        if target.session is not None
         else "tab:blue"
         for target in shown
     ]
@@ -307,7 +388,9 @@ def plot(targets: list[Target], destination: Path) -> None:
     positions = range(len(shown))
     axes.barh(positions, ratios, color=colours)
     for position, (target, ratio) in enumerate(zip(shown, ratios, strict=True)):
-        axes.text(ratio + 0.01, position, f"{ratio:.2f}", va="center", fontsize=8)
+        # Right of the bar and of its target's tick, so the tick does not cross the figure.
+        right = max(ratio, target.target or 0.0) + 0.01
+        axes.text(right, position, f"{ratio:.2f}", va="center", fontsize=8)
         if target.target is not None:
             axes.plot(
                 [target.target, target.target],
@@ -322,12 +405,13 @@ def plot(targets: list[Target], destination: Path) -> None:
     axes.set_xlim(0, max(1.1, max(ratios) + 0.12))
     axes.set_xlabel(
         "bare Flask CPU / target CPU per request, higher is cheaper "
-        "(tick: issue #13's target; dotted: flaskou SQLite)",
+        "(tick: the issues' target; dotted: flaskou SQLite)",
         fontsize=8,
     )
     axes.set_title(
-        "GET /api/v1/users/me: server CPU per request vs bare Flask (blue: flaskou, orange: peers)",
-        fontsize=10,
+        "GET /api/v1/users/me: server CPU per request vs bare Flask\n"
+        "(blue: flaskou with a session token, cyan: with an API key, orange: peers)",
+        fontsize=9,
     )
     figure.tight_layout()
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -371,13 +455,23 @@ def section(targets: list[Target], seconds: float, missing: dict[str, str]) -> s
             "Flask measured in it: flaskou's targets, then the peers; a ratio is to the "
             "bare Flask of its own phase. Targets are issue #13's: the ratios, and "
             "flaskou's SQLite row cheaper per request than every peer (item 2), compared "
-            "as ratios.",
+            "as ratios; and issue #14's: those targets hold for an API key too, and a key "
+            "costs no more per request than a session token.",
             "",
             f"![Server CPU per request vs bare Flask, flaskou and its peers](benchmarks/{PLOT})",
             "",
             *table(targets),
             "",
             *[f"{line}  " for line in verdicts(targets, missing)],
+            "",
+            "An API key beside a session token (issue #14): the same user's `GET "
+            "/api/v1/users/me` on the same server, in the same rounds; the key made through "
+            "`POST /api/v1/users/me/api-keys` with the scope `account:read` only, and checked "
+            "to answer the same document as the session. Key / session is the key's CPU per "
+            "request over the session token's (1.00 = as cheap; the target allows 5 % for "
+            "noise); each key row is held to its engine's session target against bare Flask.",
+            "",
+            *key_table(targets),
             "",
             "Server CPU ms / request, round by round (the rounds visit the targets in a "
             "rotated order):",
@@ -442,15 +536,12 @@ def main() -> None:
     missing: dict[str, str] = {}
     done = False
     try:
-        sqlite_server, sqlite_token, me = flaskou(
-            f"sqlite:///{work}/flaskou.sqlite3", work / "flaskou-sqlite"
-        )
-        servers.append(sqlite_server)
+        lite = flaskou(f"sqlite:///{work}/flaskou.sqlite3", work / "flaskou-sqlite")
+        servers.append(lite.server)
+        me = lite.me
         cluster = PostgresCluster().start()
-        pg_server, pg_token, _ = flaskou(
-            cluster.create_database("flaskou_bench"), work / "flaskou-postgresql"
-        )
-        servers.append(pg_server)
+        pg = flaskou(cluster.create_database("flaskou_bench"), work / "flaskou-postgresql")
+        servers.append(pg.server)
         postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
         bare_server = bare(me, work / "bare")
         servers.append(bare_server)
@@ -481,6 +572,23 @@ def main() -> None:
         def bearer(token: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {token}"}
 
+        sqlite_session = Target(
+            "**flaskou `GET /api/v1/users/me` (SQLite)**",
+            FLASKOU_SQLITE,
+            me_path,
+            bearer(lite.token),
+            lite.server,
+            0.5,
+        )
+        pg_session = Target(
+            "**flaskou `GET /api/v1/users/me` (PostgreSQL)**",
+            "users/me PostgreSQL",
+            me_path,
+            bearer(pg.token),
+            pg.server,
+            0.4,
+            database_cpu=lambda: tree_cpu_seconds(postmaster),
+        )
         targets = [
             Target("bare Flask returning the same JSON user", "bare", me_path, {}, bare_server),
             Target(
@@ -491,29 +599,35 @@ def main() -> None:
                 bearer(floor_token),
                 floor_server,
             ),
+            sqlite_session,
+            # Issue #14: the performance targets hold for keys too, so each
+            # key row has its engine's session target, and is held to it.
             Target(
-                "**flaskou `GET /api/v1/users/me` (SQLite)**",
-                FLASKOU_SQLITE,
+                "**flaskou `GET /api/v1/users/me` with an API key (SQLite)**",
+                "users/me SQLite key",
                 me_path,
-                bearer(sqlite_token),
-                sqlite_server,
+                bearer(lite.key),
+                lite.server,
                 0.5,
+                session=sqlite_session,
             ),
+            pg_session,
             Target(
-                "**flaskou `GET /api/v1/users/me` (PostgreSQL)**",
-                "users/me PostgreSQL",
+                "**flaskou `GET /api/v1/users/me` with an API key (PostgreSQL)**",
+                "users/me PostgreSQL key",
                 me_path,
-                bearer(pg_token),
-                pg_server,
+                bearer(pg.key),
+                pg.server,
                 0.4,
                 database_cpu=lambda: tree_cpu_seconds(postmaster),
+                session=pg_session,
             ),
             Target(
                 "flaskou `GET /healthz` (no auth, no database)",
                 "healthz",
                 "/healthz",
                 {},
-                sqlite_server,
+                lite.server,
                 0.8,
             ),
             *peer_targets,
@@ -563,6 +677,7 @@ def main() -> None:
     elapsed = time.monotonic() - started
     body = section(targets, elapsed, missing)
     print("\n".join(table(targets)).replace("**", ""))
+    print("\n".join(key_table(targets)))
     print("\n".join(verdicts(targets, missing)).replace("**", ""))
     destination = report_path()
     if destination is not None:
