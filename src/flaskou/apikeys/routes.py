@@ -30,7 +30,16 @@ def key_view(key: ApiKey) -> dict[str, Any]:
 @bp.post("")
 @auth_required(scope=SESSION_ONLY)
 @bp.input(ApiKeyIn, arg_name="data")
-@bp.output(ApiKeyCreatedOut, status_code=201)
+@bp.output(
+    ApiKeyCreatedOut,
+    status_code=201,
+    links={
+        "RevokeApiKey": {
+            "operationId": "revoke_api_key",
+            "parameters": {"key_id": "$response.body#/id"},
+        }
+    },
+)
 @bp.doc(
     summary="Create an API key",
     description=(
