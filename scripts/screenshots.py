@@ -108,6 +108,7 @@ def shoot(base: str) -> None:
         page.get_by_role("link", name="Sessions").click()
         page.get_by_text("(this session)").wait_for()
         page.screenshot(path=str(OUT / "sessions.png"))
+        shoot_api_keys(page)
         page.get_by_role("button", name="Log out", exact=True).click()
 
         page.goto("/login")
@@ -125,6 +126,20 @@ def shoot(base: str) -> None:
 
         shoot_second_factors(browser, base)
         browser.close()
+
+
+def shoot_api_keys(page: Page) -> None:
+    page.get_by_role("link", name="API keys").click()
+    for name, scopes in [("ci upload job", ["files:write"]), ("nightly backup", ["files:read"])]:
+        page.get_by_label("Name").fill(name)
+        for scope in scopes:
+            page.get_by_role("checkbox", name=scope, exact=True).check()
+        page.get_by_role("button", name="Create key").click()
+        page.get_by_label("Token").wait_for()
+        if name != "nightly backup":
+            page.get_by_role("button", name="Done").click()
+    page.screenshot(path=str(OUT / "api-keys.png"), full_page=True)
+    page.get_by_role("button", name="Done").click()
 
 
 def shoot_second_factors(browser: Browser, base: str) -> None:
