@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Request, current_app, g, request
 
 from flaskou.accounts.models import AccountSnapshot, User
 from flaskou.apikeys import service as apikeys
@@ -127,9 +127,9 @@ def guard_of(view: Callable[..., Any] | None) -> Guard | None:
     return getattr(view, _GUARD_ATTRIBUTE, None)
 
 
-def _bearer_token() -> str | None:
+def _bearer_token(headers: Any) -> str | None:
     """The token from the Authorization header; '' when the header is malformed."""
-    header = request.headers.get("Authorization")
+    header = headers.get("Authorization")
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
@@ -138,11 +138,13 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
-def authenticate_request() -> Principal | None:
-    token = _bearer_token()
+def authenticate_request(req: Request | None = None) -> Principal | None:
+    if req is None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+    token = _bearer_token(req.headers)
     via_cookie = False
     if token is None:
-        token = request.cookies.get(COOKIE_NAME)
+        token = req.cookies.get(COOKIE_NAME)
         via_cookie = True
     if not token:
         return None
@@ -180,28 +182,30 @@ def _check_scope(principal: Principal, guard: Guard) -> None:
 
 
 def enforce_guard() -> None:
-    g.principal = None
-    view = current_app.view_functions.get(request.endpoint or "")
+    # The request object once: every access through Flask's `request` proxy
+    # is a context lookup, and this runs before every request.
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    context = g._get_current_object()
+    context.principal = None
+    view = current_app.view_functions.get(req.endpoint or "")
     guard = guard_of(view)
-    if guard is None or request.method == "OPTIONS":
+    method = req.method
+    if guard is None or method == "OPTIONS":
         # OPTIONS only says which methods a path allows (Allow), to anyone:
         # it runs no view and reveals nothing a 405 would not.
         return
-    if request.method in UNSAFE_METHODS and request.max_content_length is not None:
+    unsafe = method in UNSAFE_METHODS
+    if unsafe and req.max_content_length is not None:
         # The body first (bounded by MAX_JSON_BYTES; a view that streams its
         # own body has no bound here and reads it itself): the route's work
         # holds a database connection from its first query to the end of the
         # request, and it must not hold one while a client trickles its body
         # in (a gevent worker serves any number of such clients; the pool has 15).
-        request.get_data()
-    principal = authenticate_request()
+        req.get_data()
+    principal = authenticate_request(req)
     if principal is None:
         raise Unauthorized("A valid bearer token (or session cookie) is required.")
-    if (
-        principal.via_cookie
-        and request.method in UNSAFE_METHODS
-        and request.headers.get("X-Requested-With") != "XMLHttpRequest"
-    ):
+    if principal.via_cookie and unsafe and req.headers.get("X-Requested-With") != "XMLHttpRequest":
         raise Forbidden(
             "Cookie-authenticated requests that change data must send "
             "X-Requested-With: XMLHttpRequest."
@@ -212,10 +216,10 @@ def enforce_guard() -> None:
     missing = [role for role in guard.roles if not principal.account.has_role(role)]
     if missing:
         raise Forbidden(f"This needs the {', '.join(missing)} role.")
-    g.principal = principal
+    context.principal = principal
     # For the access log, which is written after the request (even one that
     # deleted the account): the id as a string, read from the WSGI environ.
-    request.environ[USER_ID_KEY] = str(principal.account.id)
+    req.environ[USER_ID_KEY] = str(principal.account.id)
 
 
 def current_principal() -> Principal:

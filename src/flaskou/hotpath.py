@@ -40,7 +40,7 @@ class _Form:
     sql: str
     names: tuple[str, ...] | None  # parameter order, for positional paramstyles
     binds: tuple[tuple[str, Converter], ...]
-    columns: tuple[Converter, ...]
+    columns: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, converter), where one is
 
 
 class Compiled:
@@ -65,8 +65,12 @@ class Compiled:
                 names=tuple(compiled.positiontup) if dialect.positional else None,
                 binds=tuple((name, convert) for name, convert in binds if convert is not None),
                 columns=tuple(
-                    column.type.dialect_impl(dialect).result_processor(dialect, None)
-                    for column in selected
+                    (position, convert)
+                    for position, column in enumerate(selected)
+                    if (
+                        convert := column.type.dialect_impl(dialect).result_processor(dialect, None)
+                    )
+                    is not None
                 ),
             )
             self._forms[dialect] = form
@@ -94,15 +98,15 @@ class Compiled:
         except dialect.loaded_dbapi.Error as error:
             raise _translated(error, form.sql, params, cursor, dialect) from error
         converters = form.columns
-        if not any(converters):
+        if not converters:
             return [tuple(row) for row in fetched]
-        return [
-            tuple(
-                value if convert is None else convert(value)
-                for convert, value in zip(converters, row, strict=True)
-            )
-            for row in fetched
-        ]
+        converted = []
+        for row in fetched:
+            values = list(row)
+            for position, convert in converters:
+                values[position] = convert(values[position])
+            converted.append(tuple(values))
+        return converted
 
     def execute(self, cursor: Any, dialect: Dialect, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows: how many rows it changed."""

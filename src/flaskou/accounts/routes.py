@@ -21,6 +21,7 @@ from flaskou.accounts.schemas import (
     UserOut,
     UserUpdateMeIn,
     VerifyEmailIn,
+    user_document,
 )
 from flaskou.apikeys.scopes import ACCOUNT_READ
 from flaskou.auth import (
@@ -193,7 +194,8 @@ def verify_email(data: dict[str, Any]) -> Any:
 @bp.output(UserOut)
 @bp.doc(summary="The caller's account")
 def get_me() -> Any:
-    return current_account()
+    # Documented by UserOut; rendered without marshmallow (see user_document).
+    return current_app.json.response(user_document(current_account()))
 
 
 @bp.patch("/users/me")
