@@ -285,15 +285,18 @@ def write_section(path: Path, title: str, body: str) -> None:
     )
     sections: list[str] = []
     if path.exists():
-        text = path.read_text()
-        # Split on level-2 headings; keep every section but this one.
-        parts = re.split(r"(?m)^(?=## )", text)
-        sections = [part for part in parts[1:] if not part.startswith(f"## {title}\n")]
-    # Hand-written sections (what was changed and what it bought) stay last.
-    trailing = [part for part in sections if part.startswith(TRAILING)]
-    sections = [part for part in sections if not part.startswith(TRAILING)]
-    sections.append(body)
-    sections.extend(trailing)
+        # Split on level-2 headings; this one is replaced where it stands.
+        sections = re.split(r"(?m)^(?=## )", path.read_text())[1:]
+    mine = [i for i, part in enumerate(sections) if part.startswith(f"## {title}\n")]
+    if mine:
+        sections[mine[0]] = body
+        sections = [part for i, part in enumerate(sections) if i not in mine[1:]]
+    else:
+        # A new section goes before the hand-written ones (what was changed
+        # and what it bought), which stay last.
+        trailing = [part for part in sections if part.startswith(TRAILING)]
+        sections = [part for part in sections if not part.startswith(TRAILING)]
+        sections.extend([body, *trailing])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         intro + "\n" + "\n".join(part.rstrip("\n") + "\n" for part in sections).rstrip() + "\n"
