@@ -240,10 +240,14 @@ def current_account() -> AccountSnapshot:
 
 
 def current_actor() -> Actor:
-    """The caller (when authenticated) and their address, for the audit trail."""
+    """The caller (when authenticated), their address and the API key they
+    use (if they do), for the audit trail."""
     principal: Principal | None = g.get("principal")
     return Actor(
-        user=principal.account if principal else None, ip=client_address(), device=user_agent()
+        user=principal.account if principal else None,
+        ip=client_address(),
+        device=user_agent(),
+        api_key=str(principal.credential_id) if principal and principal.is_api_key else None,
     )
 
 

@@ -107,6 +107,25 @@ def test_a_key_is_made_once_listed_without_its_token_and_used_by_a_script(app, s
     assert token not in text and token not in html and "never expires" in text
 
 
+def test_what_a_key_does_is_audited_with_the_key(stack):
+    root = make_admin(stack)
+    stack.signup("ada")
+    key = create_key(stack, stack.login("ada"), ["files:write"])
+    status, _, body = stack.request(
+        "POST",
+        "/api/v1/files",
+        raw=b"--x\r\nContent-Disposition: form-data; name=file; filename=a.txt\r\n\r\n"
+        b"hi\r\n--x--\r\n",
+        headers={**bearer(key["token"]), "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert status == 201, body
+    events = stack.request("GET", "/api/v1/audit?action=file_uploaded", headers=bearer(root))[2]
+    (event,) = events["items"]
+    assert event["actor"] == "ada" and event["detail"]["api_key"] == key["id"]
+    created = stack.request("GET", "/api/v1/audit?action=api_key_created", headers=bearer(root))
+    assert "api_key" not in created[2]["items"][0]["detail"]  # made with a session
+
+
 def test_a_key_is_refused_outside_its_scopes_and_on_every_credential_route(stack):
     stack.signup("ada")
     session = stack.login("ada")

@@ -70,11 +70,14 @@ class Person(Protocol):
 @dataclasses.dataclass(frozen=True)
 class Actor:
     """Who is acting and from where: a user (or None), a client address and
-    the client's own description of itself (its user agent), for notices."""
+    the client's own description of itself (its user agent), for notices;
+    and the API key they act with, if they do (every event names it, so an
+    owner can trace what a leaked key did)."""
 
     user: Person | None
     ip: str
     device: str = "unknown client"
+    api_key: str | None = None
 
     @classmethod
     def operator(cls) -> Actor:
@@ -92,6 +95,8 @@ def record(
 ) -> AuditEvent:
     assert action in ACTIONS, action
     who = user if user is not None else actor.user
+    if actor.api_key is not None:
+        detail = {**detail, "api_key": actor.api_key}
     event = AuditEvent(
         at=utcnow(),
         actor=who.username if who is not None else None,
