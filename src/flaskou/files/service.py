@@ -8,10 +8,11 @@ deletion and removes the contents after the commit).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Uuid, bindparam, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,9 +43,24 @@ def bytes_used(owner: Caller) -> int:
     return int(total or 0)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file just stored, as its upload's answer shows it: read before the
+    commit, so the answer needs no query after it (the row may already be
+    gone again, with its account, by a deletion racing the upload)."""
+
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    owner: str
+    created_at: datetime
+
+
 def save_upload(
     owner: Caller, received: ReceivedFile, *, storage: Storage, quota: int, actor: Actor
-) -> StoredFile:
+) -> UploadedFile:
     """Publish a fully received upload and record it, or leave nothing behind.
 
     The owner's row is locked, so concurrent uploads by one user are checked
@@ -76,9 +92,18 @@ def save_upload(
         )
         db.session.add(stored)
         db.session.flush()
+        uploaded = UploadedFile(
+            id=stored.id,
+            filename=stored.filename,
+            content_type=stored.content_type,
+            size=stored.size,
+            sha256=stored.sha256,
+            owner=owner.username,
+            created_at=stored.created_at,
+        )
         record(actor, "file_uploaded", target=str(stored.id), size=received.size)
         db.session.commit()
-        return stored
+        return uploaded
     except BaseException:
         db.session.rollback()
         if published:
