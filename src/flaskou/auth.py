@@ -138,9 +138,7 @@ def _bearer_token(headers: Any) -> str | None:
     return token.strip()
 
 
-def authenticate_request(req: Request | None = None) -> Principal | None:
-    if req is None:
-        req = request._get_current_object()  # type: ignore[attr-defined]
+def authenticate_request(req: Request) -> Principal | None:
     token = _bearer_token(req.headers)
     via_cookie = False
     if token is None:

@@ -12,27 +12,11 @@ from playwright.sync_api import Page, expect
 
 from flaskou.accounts import service
 from tests.conftest import DEFAULT_PASSWORD
+from tests.web.test_journeys import log_in, sign_up
 
 pytestmark = [pytest.mark.slow]
 
 TOKEN = re.compile(r"^fko_\S{42}$")
-
-
-def sign_up(page: Page, username: str) -> None:
-    page.goto("/signup")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.com")
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(r"/files$"))
-
-
-def log_in(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out", exact=True)).to_be_visible()
 
 
 def create_key(page: Page, name: str, scopes: list[str], expiration: str | None = None) -> str:
