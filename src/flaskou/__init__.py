@@ -137,8 +137,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # Foreign keys (cascading deletes), WAL for concurrent readers while
     # writing, and a busy timeout instead of immediate "database is locked".
+    # synchronous=NORMAL: in WAL mode a commit then skips its fsync (the WAL
+    # is synced at checkpoints). A crashed process loses nothing; a power cut
+    # can undo the last transactions whole, never part of one. It took a
+    # quarter of the database work of a sign-in (issue #13).
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
 

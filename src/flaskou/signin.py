@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flaskou.accounts import service as accounts
 from flaskou.accounts.models import User
-from flaskou.audit.service import Actor, record
+from flaskou.audit.service import Actor, record_now
 from flaskou.errors import MfaRequired
 from flaskou.extensions import db
 from flaskou.mfa import service as mfa
@@ -21,11 +21,8 @@ from flaskou.sessions.service import IssuedSession
 def _open(
     user: User, *, method: str, description: str, ttl_seconds: int, actor: Actor
 ) -> tuple[IssuedSession, str]:
-    session, token = sessions.open_session(user, description=description, ttl_seconds=ttl_seconds)
-    record(actor, "login", target=str(session.id), user=user, method=method)
-    # What the answer shows, taken before the commit expires the row (reading
-    # it afterwards would load it again: one more query per sign-in).
-    issued = IssuedSession.of(session)
+    issued, token = sessions.open_session(user, description=description, ttl_seconds=ttl_seconds)
+    record_now(actor, "login", target=str(issued.id), user=user, method=method)
     db.session.commit()
     return issued, token
 
