@@ -13,6 +13,7 @@ from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from limits import parse as parse_rate_limit
+from limits.storage import MemoryStorage
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
@@ -45,6 +46,34 @@ class Database(SQLAlchemy):
                 "database connection lost at the end of a request: %s", error.__class__.__name__
             )
             self.session.registry.clear()
+
+
+class InProcessStorage(MemoryStorage):
+    """Rate-limit counters in the process (no REDIS_URL): limits' memory
+    storage, its expired counters swept inline instead of by a timer thread.
+
+    MemoryStorage starts a `threading.Timer` whenever none is pending, so on
+    most throttled requests (under gevent a greenlet, else an OS thread) only
+    to drop expired counters 10 ms later. That cost more than the rest of the
+    limiter on every sign-in (issue #13). Expired counters are already
+    ignored when read, so the sweep only bounds memory: here it runs at most
+    once a second, in the request that finds it due."""
+
+    STORAGE_SCHEME = ["flaskou-memory"]
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.timer.cancel()  # the one the base class starts
+        self._next_sweep = 0.0
+
+    # Replaces MemoryStorage's private scheduler (called on every count;
+    # limits is pinned, and tests/test_extensions.py holds this to it).
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
 
 
 db = Database(model_class=Base)

@@ -1,0 +1,59 @@
+"""The in-process rate-limit storage (no REDIS_URL): counts like limits'
+memory storage, bounds its memory, and starts no thread per request."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from flaskou.extensions import InProcessStorage, limiter
+from tests.conftest import DEFAULT_PASSWORD
+
+LOGIN = "/api/v1/login"
+
+
+def test_without_redis_the_counters_live_in_the_process(app):
+    assert isinstance(limiter.limiter.storage, InProcessStorage)
+
+
+def test_a_throttled_request_starts_no_thread(client, accounts, monkeypatch):
+    accounts.signup("ada")
+    started: list[object] = []
+    real_start = threading._start_new_thread  # type: ignore[attr-defined]
+
+    def counting_start(*args: object, **kwargs: object) -> object:
+        started.append(args)
+        return real_start(*args, **kwargs)
+
+    monkeypatch.setattr(threading, "_start_new_thread", counting_start)
+    for _ in range(5):
+        response = client.post(LOGIN, json={"username": "ada", "password": DEFAULT_PASSWORD})
+        assert response.status_code == 200
+    # limits' MemoryStorage would have started a Timer thread for most of them.
+    assert started == []
+
+
+def test_counters_count_and_expire():
+    storage = InProcessStorage("flaskou-memory://")
+    assert [storage.incr("k", expiry=60) for _ in range(3)] == [1, 2, 3]
+    assert storage.get("k") == 3
+    storage.incr("short", expiry=0.05)
+    time.sleep(0.1)
+    assert storage.get("short") == 0  # an expired counter reads as zero at once
+
+
+@pytest.mark.parametrize("window", [0.05])
+def test_expired_counters_are_swept_so_memory_stays_bounded(window):
+    storage = InProcessStorage("flaskou-memory://")
+    for i in range(1000):
+        storage.incr(f"address-{i}", expiry=window)
+    assert len(storage.storage) == 1000
+    time.sleep(window * 2)
+    storage.incr("later", expiry=60)  # within a second of the first sweep: none yet
+    assert len(storage.storage) == 1001
+    storage._next_sweep = 0.0  # the sweep is due (a second has passed)
+    storage.incr("later", expiry=60)
+    assert set(storage.storage) == {"later"}
+    assert storage.get("later") == 2
