@@ -59,7 +59,7 @@ class InProcessStorage(MemoryStorage):
     ignored when read, so the sweep only bounds memory: here it runs at most
     once a second, in the request that finds it due."""
 
-    STORAGE_SCHEME = ["flaskou-memory"]
+    STORAGE_SCHEME = ["flaskou-memory"]  # noqa: RUF012 (limits declares it so)
     SWEEP_SECONDS = 1.0
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str):
