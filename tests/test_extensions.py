@@ -57,3 +57,13 @@ def test_expired_counters_are_swept_so_memory_stays_bounded(window):
     storage.incr("later", expiry=60)
     assert set(storage.storage) == {"later"}
     assert storage.get("later") == 2
+
+
+def test_only_throttled_routes_carry_the_rate_limit_headers(client, accounts):
+    accounts.signup("ada")
+    login = client.post(LOGIN, json={"username": "ada", "password": DEFAULT_PASSWORD})
+    assert login.status_code == 200
+    assert int(login.headers["X-RateLimit-Limit"]) > 0
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert not [name for name in health.headers.keys() if name.startswith("X-RateLimit")]

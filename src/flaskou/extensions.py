@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, after_this_request, current_app
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -82,20 +83,42 @@ limiter = Limiter(key_func=client_address, headers_enabled=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 _RATE_LIMITED = "_flaskou_rate_limited"
+_inject_headers: Callable[[Response], Any]  # flask-limiter's, taken in init_limiter
 _NO_DATABASE = "_flaskou_no_database"
 
 
 def throttle(limit: Callable[[], str] | str, **options: Any) -> Callable[[F], F]:
     """Throttle a route (flask-limiter's `limit`), marked so the OpenAPI
     document lists its 429. Routes are throttled with this, never with
-    `limiter.limit` directly."""
+    `limiter.limit` directly.
+
+    flask-limiter's rate-limit headers (and Retry-After on a 429) are added
+    to the answers of throttled routes only: the hook is registered by the
+    route (`after_this_request`) rather than run on every request."""
 
     def decorator(view: F) -> F:
         limited = limiter.limit(limit, **options)(view)
-        setattr(limited, _RATE_LIMITED, True)
-        return cast(F, limited)
+        if is_rate_limited(view):
+            # Throttled twice (per address and per account): the inner one
+            # asks for the headers. Once per request, as flask-limiter also
+            # counts its conditional deductions (`deduct_when`) there.
+            throttled = limited
+        else:
+            # wraps(limited): its marker tells an outer flask-limiter
+            # decorator that this route is already checked.
+            @functools.wraps(limited)
+            def throttled(*args: Any, **kwargs: Any) -> Any:
+                after_this_request(_limit_headers)
+                return limited(*args, **kwargs)
+
+        setattr(throttled, _RATE_LIMITED, True)
+        return cast(F, throttled)
 
     return decorator
+
+
+def _limit_headers(response: Response) -> Response:
+    return cast(Response, _inject_headers(response))
 
 
 def login_limit() -> str:
@@ -109,33 +132,21 @@ def is_rate_limited(view: Callable[..., Any]) -> bool:
 
 
 def init_limiter(app: Flask) -> None:
-    """Bind the limiter, with its hooks running only where a limit can apply.
+    """Bind the limiter, with none of its hooks on every request.
 
     flask-limiter adds three hooks to every request: a check of
     application-wide and default limits before it, its headers after it,
-    and a reset of its state. flaskou has no application-wide or default
-    limit: each throttled route carries its own (`throttle`), which
-    flask-limiter checks when the route is called. So the first hook goes,
-    and the other two run only for a throttled route.
+    and a reset of its state at teardown. flaskou has no application-wide or
+    default limit: each throttled route carries its own (`throttle`), which
+    flask-limiter checks when the route is called, and which asks for the
+    headers itself. The state lives on the request context, which ends with
+    the request, so its reset is not needed either.
     """
+    global _inject_headers
     limiter.init_app(app)
     app.before_request_funcs[None].remove(limiter._check_request_limit)
-    headers = app.after_request_funcs[None].pop()  # the two init_app just added
-    reset = app.teardown_request_funcs[None].pop()
-
-    def throttled() -> bool:
-        view = app.view_functions.get(request.endpoint or "")
-        return view is not None and is_rate_limited(view)
-
-    def limit_headers(response: Response) -> Response:
-        return cast(Response, headers(response)) if throttled() else response
-
-    def reset_state(error: BaseException | None) -> None:
-        if throttled():
-            reset(error)
-
-    app.after_request(limit_headers)
-    app.teardown_request(reset_state)
+    _inject_headers = app.after_request_funcs[None].pop()  # the two init_app just added
+    app.teardown_request_funcs[None].pop()
 
 
 def spend_allowance(limit: str, scope: str, key: str) -> int | None:

@@ -178,3 +178,20 @@ def autocommit_cursor() -> Iterator[tuple[Any, Dialect]]:
             except Exception as error:  # a broken connection must not go back
                 connection.invalidate(error)
         connection.close()
+
+
+@contextlib.contextmanager
+def transaction_cursor() -> Iterator[tuple[Any, Dialect]]:
+    """A DBAPI cursor on the request's own transaction (db.session's
+    connection): for a `Compiled` statement that must see, and be part of,
+    what the request goes on to write."""
+    connection = db.session.connection()
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor, connection.dialect
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            connection.invalidate(error)
+        raise
+    finally:
+        cursor.close()

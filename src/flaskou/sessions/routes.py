@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, request
 
 from flaskou import signin
 from flaskou.auth import COOKIE_NAME, SESSION_ONLY, auth_required, current_actor, current_principal
@@ -14,7 +14,7 @@ from flaskou.extensions import login_limit, throttle
 from flaskou.net import client_address, user_agent
 from flaskou.sessions import service
 from flaskou.sessions.models import LoginSession
-from flaskou.sessions.schemas import LoginIn, LoginOut, SessionListOut
+from flaskou.sessions.schemas import LoginIn, LoginOut, SessionListOut, login_document
 from flaskou.sessions.service import IssuedSession
 
 bp = APIBlueprint("sessions", __name__, url_prefix="/api/v1", tag="Sessions")
@@ -115,15 +115,9 @@ def session_description() -> str:
 def answer_login(session: IssuedSession, token: str, *, cookie: bool) -> Any:
     """What every way of signing in answers: the token in the body, or in
     an HttpOnly cookie (cookie mode)."""
-    body: dict[str, Any] = {
-        "token_type": "Bearer",
-        "expires_at": session.expires_at,
-        "session": session_view(session, session.id),
-    }
+    response = current_app.json.response(login_document(session, None if cookie else token))
     if not cookie:
-        body["token"] = token
-        return body
-    response = jsonify(LoginOut().dump(body))
+        return response
     response.set_cookie(
         COOKIE_NAME,
         token,
