@@ -21,6 +21,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter
 
 from flaskou.errors import DomainError, PayloadTooLarge, ValidationFailed
+from flaskou.observability import REQUEST_KEY
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # No flaskou body nests deeper than a few levels (a WebAuthn credential is
@@ -100,6 +101,12 @@ class ApiRequest(Request):
     limiter's key function, a schema, a hook): a larger Content-Length is
     refused before reading, and a chunked body is cut off at the bound.
     """
+
+    def __init__(self, environ: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(environ, *args, **kwargs)
+        # For the request's log line and metrics (observability.REQUEST_KEY),
+        # read after Flask is done with the request.
+        environ[REQUEST_KEY] = self
 
     @property
     def max_content_length(self) -> int | None:
@@ -283,5 +290,11 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["uuid"] = UUIDConverter
     app.request_class = ApiRequest
     app.json = ApiJSONProvider(app)
-    app.before_request(refuse_nul_in_url)
-    app.before_request(require_json_body)
+    app.before_request(check_request)
+
+
+def check_request() -> None:
+    """Before every request, one hook for what the API asks of any request:
+    no NUL in its URL, and a body its route can take."""
+    refuse_nul_in_url()
+    require_json_body()

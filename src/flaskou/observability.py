@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -148,13 +148,10 @@ _CONVERTER = re.compile(r"<[^:<>]+:")
 _labels: dict[str, str] = {}
 _series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 USER_ID_KEY = "flaskou.user_id"  # set in the WSGI environ by the route guard
-REQUEST_KEY = "flaskou.request"  # the request Flask made of the environ (its rule, its path)
-
-
-def _keep_request() -> None:
-    """Before every request: keep the parsed request where the log line can
-    read its route and path once Flask is done with it."""
-    request.environ[REQUEST_KEY] = request._get_current_object()  # type: ignore[attr-defined]
+# The request Flask made of the environ (its rule, its path), kept there by
+# flaskou's request class as it is made, so the log line can read them once
+# Flask is done with it (no hook per request).
+REQUEST_KEY = "flaskou.request"
 
 
 def _route(environ: WSGIEnvironment) -> str:
@@ -282,7 +279,6 @@ def metrics() -> Response:
 
 def init_app(app: Flask) -> None:
     app.wsgi_app = instrument(app.wsgi_app)  # type: ignore[method-assign, assignment]
-    app.before_request(_keep_request)
     from flaskou.extensions import no_database
 
     documented = app.doc(  # type: ignore[attr-defined]
