@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy.exc import OperationalError
 
@@ -21,7 +23,7 @@ def leave_leftovers(storage, count):
         if index % 2:
             writer.publish()
         elif storage.name == "local":
-            writer.handle.close()  # the process died; its file stays
+            os.close(writer.fd)  # the process died; its file stays
         storage.part_size = 8 * 1024 * 1024 if storage.name == "s3" else None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -124,6 +126,54 @@ def test_uploads_within_the_limit_work_with_curl(server, tmp_path):
         check=True,
     )
     assert result.stdout.rsplit("\n", 1)[1] == "201"
+
+
+def test_a_large_upload_answers_its_sha256_and_comes_back_byte_for_byte(env, tmp_path):
+    """Under the gevent worker the SHA-256 is taken in gevent's native threads,
+    a read at a time, while the next read arrives: the answer must still be
+    the digest of exactly the bytes stored, in order."""
+    env = {**env, "MAX_UPLOAD_BYTES": str(64 * 1024 * 1024)}
+    server = Server(env, workers=1, log_path=tmp_path / "gunicorn.log").start()
+    try:
+        token = login(server)
+        content = os.urandom(40 * 1024 * 1024 + 12345)
+        source = tmp_path / "large.bin"
+        source.write_bytes(content)
+        answer = tmp_path / "answer.json"
+        result = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-o",
+                str(answer),
+                "-w",
+                "%{http_code}",
+                "-H",
+                f"Authorization: Bearer {token}",
+                "-F",
+                f"file=@{source}",
+                f"{server.base}/api/v1/files",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert result.stdout == "201", answer.read_text()
+        stored = json.loads(answer.read_text())
+        assert (stored["size"], stored["sha256"]) == (
+            len(content),
+            hashlib.sha256(content).hexdigest(),
+        )
+        status, _, body = server.request(
+            "GET",
+            f"/api/v1/files/{stored['id']}/content",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert status == 200
+        assert body == content
+    finally:
+        server.stop()
 
 
 def test_a_crash_mid_upload_leaves_no_file_and_gc_leaves_no_bytes(env, storage, tmp_path):
