@@ -120,3 +120,77 @@ def test_the_line_handler_falls_back_to_a_stream_without_a_file(caplog):
     record = logging.LogRecord("flaskou.test", logging.INFO, __file__, 1, "hello", None, None)
     handler.handle(record)
     assert stream.getvalue() == "hello\n"
+
+
+@pytest.fixture
+def json_lines_to(tmp_path, monkeypatch, caplog):
+    """Logging as `configure_logging` leaves it in production: the root
+    logger's one handler writes JSON lines, here to a file. Called in the
+    test itself: pytest adds its capture handlers when the test starts."""
+    from flaskou.observability import LineHandler
+
+    caplog.set_level(logging.INFO, logger="flaskou.access")
+    stream = (tmp_path / "log").open("wb")
+    handler = LineHandler(stream)
+    handler.setFormatter(JsonFormatter())
+
+    def install():
+        monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+        return handler, tmp_path / "log"
+
+    yield install
+    stream.close()
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_access_line_goes_straight_to_the_sole_json_handler(client, json_lines_to, monkeypatch):
+    from flaskou import observability
+
+    _, path = json_lines_to()
+
+    def no_record(*args, **kwargs):
+        raise AssertionError("the access line went through a log record")
+
+    monkeypatch.setattr(observability.access_log, "makeRecord", no_record)
+    client.get("/healthz?secret=1", headers={"X-Request-ID": "req-7"})
+
+    (line,) = _lines(path)
+    # What JsonFormatter makes of the record logging would have made, key for key.
+    assert list(line) == [
+        "ts", "level", "logger", "msg",
+        "request_id", "method", "path", "route", "status", "duration_ms", "user_id", "ip",
+    ]  # fmt: skip
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["ts"])
+    assert line | {"ts": None, "duration_ms": None} == {
+        "ts": None,
+        "level": "info",
+        "logger": "flaskou.access",
+        "msg": "request",
+        "request_id": "req-7",
+        "method": "GET",
+        "path": "/healthz",
+        "route": "/healthz",
+        "status": 200,
+        "duration_ms": None,
+        "user_id": None,
+        "ip": "127.0.0.1",
+    }
+
+
+def test_the_access_line_is_logged_as_a_record_when_logging_is_configured_otherwise(
+    client, json_lines_to
+):
+    handler, path = json_lines_to()
+    seen = []
+
+    def keep(record):
+        seen.append(record.fields["path"])
+        return True
+
+    handler.addFilter(keep)  # a filter: it must see the record
+    client.get("/healthz")
+    assert seen == ["/healthz"]
+    assert [line["path"] for line in _lines(path)] == ["/healthz"]
