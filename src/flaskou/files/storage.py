@@ -44,7 +44,10 @@ class Writer(abc.ABC):
     key: str
 
     @abc.abstractmethod
-    def write(self, chunk: bytes | memoryview) -> None: ...
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Take the next bytes. `chunk` may be a view of a buffer the caller
+        fills again once this returns: a writer that keeps bytes for later
+        keeps a copy of them."""
 
     @abc.abstractmethod
     def publish(self) -> str:
@@ -239,12 +242,9 @@ class S3Writer(Writer):
     def __init__(self, storage: S3Storage) -> None:
         self.storage = storage
         self.key = new_key()
-        # What is not sent yet, as the reads it came in (views of them): a
-        # part is joined from them once, when it is full. Appending each read
-        # to a bytearray and slicing the part out of it copied every byte
-        # three times, most of the worker's CPU besides botocore's.
-        self.pending: list[bytes | memoryview] = []
-        self.pending_size = 0
+        # The part being filled: each read is copied in once (a read is a view
+        # of a buffer the upload reuses), and the full part is sent as it is.
+        self.part = bytearray()
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
         self.done = False
@@ -256,22 +256,18 @@ class S3Writer(Writer):
     def write(self, chunk: bytes | memoryview) -> None:
         part_size = self.storage.part_size
         view = memoryview(chunk)
-        while self.pending_size + len(view) >= part_size:
-            needed = part_size - self.pending_size
-            self.pending.append(view[:needed])
+        while len(self.part) + len(view) >= part_size:
+            needed = part_size - len(self.part)
+            self.part += view[:needed]
             view = view[needed:]
             self._upload_part(self._take())
-        if view:
-            self.pending.append(view)
-            self.pending_size += len(view)
+        self.part += view
 
-    def _take(self) -> bytes:
-        part = b"".join(self.pending)
-        self.pending = []
-        self.pending_size = 0
+    def _take(self) -> bytearray:
+        part, self.part = self.part, bytearray()
         return part
 
-    def _upload_part(self, data: bytes) -> None:
+    def _upload_part(self, data: bytes | bytearray) -> None:
         client = self.storage.client
         if self.upload_id is None:
             created = client.create_multipart_upload(
@@ -294,7 +290,7 @@ class S3Writer(Writer):
             # Small enough for one request: S3 stores it durably before answering.
             client.put_object(Bucket=self.storage.bucket, Key=self.object_name, Body=self._take())
         else:
-            if self.pending:
+            if self.part:
                 self._upload_part(self._take())
             # Parts are durable once uploaded; completing makes the object visible.
             client.complete_multipart_upload(
@@ -310,7 +306,7 @@ class S3Writer(Writer):
         if self.done:
             return
         self.done = True
-        self.pending = []
+        self.part = bytearray()
         if self.upload_id is not None:
             self.storage.client.abort_multipart_upload(
                 Bucket=self.storage.bucket, Key=self.object_name, UploadId=self.upload_id

@@ -54,7 +54,7 @@ class MultipartDecoder(werkzeug_multipart.MultipartDecoder):
         self._window = len(b"\r\n--" + boundary + b"--")
         self._ready: collections.deque[Data] = collections.deque()
 
-    def receive_data(self, data: bytes | None) -> None:
+    def receive_data(self, data: bytes | bytearray | None) -> None:
         if (
             data is None
             or self.state is not State.DATA
@@ -63,7 +63,8 @@ class MultipartDecoder(werkzeug_multipart.MultipartDecoder):
             or data.find(self._needle) != -1
             or (bytes(self.buffer) + data[: len(self._needle)]).find(self._needle) != -1
         ):
-            super().receive_data(data)
+            # Werkzeug only appends the data to its buffer: a bytearray does as well.
+            super().receive_data(data)  # type: ignore[arg-type]
             return
         # What werkzeug would answer from buffer + data, without joining them:
         # no delimiter, so everything up to the last possible start of one.
@@ -150,6 +151,7 @@ class Digest:
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
         self._running: _Beside | None = None
+        self._reading: object = None  # the buffer the running hash reads
 
     def update(self, data: bytes | memoryview) -> None:
         self._finish()
@@ -157,6 +159,12 @@ class Digest:
             self._digest.update(data)
         else:
             self._running = _Beside(self._digest.update, data)
+            self._reading = data.obj if isinstance(data, memoryview) else data
+
+    def release(self, buffer: bytearray) -> None:
+        """Return once no hash under way reads `buffer`, so it can be filled again."""
+        if self._reading is buffer:
+            self._finish()
 
     def hexdigest(self) -> str:
         self._finish()
@@ -165,6 +173,7 @@ class Digest:
     def _finish(self) -> None:
         if self._running is not None:
             running, self._running = self._running, None
+            self._reading = None
             running.wait()
 
 
@@ -206,15 +215,22 @@ def receive_file(
     received = 0
     in_file = False
     finished_file = False
+    # Two buffers, filled in turn: the one just read is hashed in a thread
+    # while the other is filled, and nothing is allocated per read.
+    buffers = (bytearray(READ_SIZE), bytearray(READ_SIZE))
+    turn = 0
     try:
         while True:
-            try:
-                chunk = stream.read(READ_SIZE)
-            except ClientDisconnected:
-                raise ClientGone("The upload ended before the whole body arrived.") from None
-            received += len(chunk)
+            buffer = buffers[turn]
+            turn ^= 1
+            digest.release(buffer)
+            length = _fill(stream, buffer)
+            received += length
             if received > max_request_bytes:
                 raise UploadTooLarge(max_request_bytes)
+            # The last read, shorter, is copied out whole: views of a buffer
+            # start at its beginning, so the decoder can search it in place.
+            chunk = buffer if length == READ_SIZE else bytes(memoryview(buffer)[:length])
             decoder.receive_data(chunk or None)
             event = decoder.next_event()
             while not isinstance(event, NeedData | Epilogue):
@@ -249,7 +265,7 @@ def receive_file(
                         in_file = False
                         finished_file = True
                 event = decoder.next_event()
-            if isinstance(event, Epilogue) or not chunk:
+            if isinstance(event, Epilogue) or not length:
                 break
         if writer is None or filename is None:
             raise no_file_part()
@@ -266,6 +282,33 @@ def receive_file(
         if writer is not None:
             writer.abort()
         raise
+
+
+def _fill(stream: IO[bytes], buffer: bytearray) -> int:
+    """Read the body into `buffer` until it is full or the body ends; answer how much.
+
+    A large body under flaskou's gunicorn worker is read with one `recv_into`
+    this buffer per read (flaskou.serving.DirectBody), with no copy on the way;
+    a stream without `readinto` (gunicorn's own, for a small body) with `read`.
+    """
+    readinto = getattr(stream, "readinto", None)
+    filled = 0
+    with memoryview(buffer) as view:
+        try:
+            while filled < len(buffer):
+                with view[filled:] as rest:
+                    if readinto is not None:
+                        got = readinto(rest)
+                    else:
+                        data = stream.read(len(rest))
+                        got = len(data)
+                        rest[:got] = data
+                if not got:
+                    break
+                filled += got
+        except ClientDisconnected:
+            raise ClientGone("The upload ended before the whole body arrived.") from None
+    return filled
 
 
 def drain(stream: IO[bytes], limit: int | None = None) -> None:

@@ -1,0 +1,98 @@
+"""flaskou's gunicorn worker reads a large body straight into its reader's buffer.
+
+`DirectBody.readinto` must give the same bytes gunicorn's own reader would,
+in order, starting with what gunicorn read ahead with the request's head,
+never past the body's end (the next request on the connection stays in the
+socket), and leave gunicorn's reader knowing how much is left.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+from gunicorn.http.body import Body, LengthReader
+from gunicorn.http.unreader import SocketUnreader
+
+from flaskou.files.upload import _fill
+from flaskou.serving import DIRECT_BODY_MIN, DirectBody, direct_body_reads
+
+
+@pytest.fixture
+def connection():
+    server, client = socket.socketpair()
+    yield server, client
+    server.close()
+    client.close()
+
+
+def body_over(sock: socket.socket, length: int, read_ahead: bytes = b"") -> Body:
+    unreader = SocketUnreader(sock)
+    if read_ahead:
+        unreader.unread(read_ahead)  # as the request parser leaves what followed the head
+    return Body(LengthReader(unreader, length))
+
+
+def test_the_body_comes_whole_then_stops_at_its_end(connection):
+    server, client = connection
+    content = os.urandom(300_000)
+    following = b"GET /next HTTP/1.1\r\n\r\n"
+    ahead = content[:5000]
+    # More than a socket pair holds: sent while it is read.
+    sender = threading.Thread(target=client.sendall, args=(content[5000:] + following,))
+    sender.start()
+    reader = DirectBody(body_over(server, len(content), ahead), server)
+
+    received = bytearray()
+    buffer = bytearray(64 * 1024)
+    while True:
+        length = _fill(reader, buffer)
+        if not length:
+            break
+        received += buffer[:length]
+    sender.join()
+    assert bytes(received) == content
+    assert reader._reader.length == 0
+    # The next request was not touched: gunicorn reads it from the socket.
+    assert server.recv(100) == following
+
+
+def test_reads_ahead_of_the_socket_are_served_first_through_gunicorn(connection):
+    server, client = connection
+    content = os.urandom(10_000)
+    reader = DirectBody(body_over(server, len(content), content[:7000]), server)
+    client.sendall(content[7000:])
+    first = bytearray(4000)
+    assert reader.readinto(first) == 4000 and first == content[:4000]
+    rest = bytearray(10_000)
+    got = 0
+    while got < 6000:
+        got += reader.readinto(memoryview(rest)[got:])
+    assert rest[:6000] == content[4000:]
+    assert reader.readinto(bytearray(10)) == 0
+
+
+def test_a_client_gone_mid_body_ends_the_reads(connection):
+    server, client = connection
+    client.sendall(b"x" * 1000)
+    client.close()
+    reader = DirectBody(body_over(server, 5000), server)
+    buffer = bytearray(8000)
+    assert _fill(reader, buffer) == 1000
+
+
+def test_only_large_bodies_of_known_length_are_read_directly(connection):
+    server, _ = connection
+    seen = {}
+
+    def app(environ, start_response):
+        seen["input"] = environ["wsgi.input"]
+        return []
+
+    wrapped = direct_body_reads(app)
+    for length, direct in [(DIRECT_BODY_MIN - 1, False), (DIRECT_BODY_MIN, True)]:
+        body = body_over(server, length)
+        wrapped({"wsgi.input": body, "gunicorn.socket": server}, None)
+        assert isinstance(seen["input"], DirectBody) is direct
