@@ -143,6 +143,7 @@ def upload_file() -> Any:
             storage=storage,
             max_request_bytes=settings.max_upload_bytes,
             allowance=allowance,
+            content_length=request.content_length,
         )
     except DomainError as error:
         raise _upload_error(error) from None

@@ -23,7 +23,10 @@ from werkzeug.sansio.multipart import Data, Epilogue, Event, Field, File, NeedDa
 from flaskou.errors import DomainError, PayloadTooLarge, ValidationFailed
 from flaskou.files.storage import Storage, Writer
 
-READ_SIZE = 1024 * 1024
+# The most read at a time (one recv_into under flaskou's worker): large enough
+# that a read costs little beside its bytes, and two of these are what an
+# upload holds in memory (less for a smaller body).
+READ_SIZE = 4 * 1024 * 1024
 MAX_PARTS = 32
 
 
@@ -200,11 +203,13 @@ def receive_file(
     storage: Storage,
     max_request_bytes: int,
     allowance: int,
+    content_length: int | None = None,
 ) -> ReceivedFile:
     """Stream the `file` part into a storage writer; nothing is left on failure.
 
     `allowance` is what the owner's quota still allows; going over either
-    limit stops the upload at once with a 413 whose detail says which.
+    limit stops the upload at once with a 413 whose detail says which. A
+    known `content_length` below READ_SIZE sizes the two read buffers.
     """
     decoder = MultipartDecoder(boundary, max_parts=MAX_PARTS)
     writer: Writer | None = None
@@ -217,7 +222,8 @@ def receive_file(
     finished_file = False
     # Two buffers, filled in turn: the one just read is hashed in a thread
     # while the other is filled, and nothing is allocated per read.
-    buffers = (bytearray(READ_SIZE), bytearray(READ_SIZE))
+    read_size = min(READ_SIZE, content_length) if content_length else READ_SIZE
+    buffers = (bytearray(read_size), bytearray(read_size))
     turn = 0
     try:
         while True:
@@ -230,7 +236,7 @@ def receive_file(
                 raise UploadTooLarge(max_request_bytes)
             # The last read, shorter, is copied out whole: views of a buffer
             # start at its beginning, so the decoder can search it in place.
-            chunk = buffer if length == READ_SIZE else bytes(memoryview(buffer)[:length])
+            chunk = buffer if length == read_size else bytes(memoryview(buffer)[:length])
             decoder.receive_data(chunk or None)
             event = decoder.next_event()
             while not isinstance(event, NeedData | Epilogue):
