@@ -5,6 +5,8 @@ import logging
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flaskou.observability import JsonFormatter
 from tests.support.server import Server
@@ -194,3 +196,60 @@ def test_the_access_line_is_logged_as_a_record_when_logging_is_configured_otherw
     client.get("/healthz")
     assert seen == ["/healthz"]
     assert [line["path"] for line in _lines(path)] == ["/healthz"]
+
+
+@pytest.mark.parametrize(
+    ("path", "user_id", "ip", "duration_ms"),
+    [
+        ("/healthz", None, "127.0.0.1", 0.5),
+        ('/a "quoted" \\ path\u2028 ünï \x01\x7f \U0001f600', "5f0c", None, 1234567.89),
+        (None, None, None, 0.0),
+        ("/x", "", "::1", 1e-05),
+    ],
+)
+def test_the_access_line_written_by_hand_is_what_the_formatter_makes(
+    path, user_id, ip, duration_ms
+):
+    from flaskou.observability import access_line
+
+    formatter = JsonFormatter()
+    fields = {
+        "request_id": 'id-"1"',
+        "method": "GET",
+        "path": path,
+        "route": "/files/<file_id>",
+        "status": 404,
+        "duration_ms": duration_ms,
+        "user_id": user_id,
+        "ip": ip,
+    }
+    created = 1_795_000_000.123456
+    by_hand = access_line(formatter, created, **fields)
+    assert by_hand == formatter.line(created, "info", "flaskou.access", "request", fields)
+    assert json.loads(by_hand)["path"] == path
+
+
+@given(
+    text=st.text(),
+    maybe=st.none() | st.text(),
+    status=st.integers(100, 599),
+    duration_ms=st.floats(min_value=0, max_value=1e9, allow_nan=False),
+)
+def test_any_access_line_written_by_hand_is_what_the_formatter_makes(
+    text, maybe, status, duration_ms
+):
+    from flaskou.observability import access_line
+
+    formatter = JsonFormatter()
+    fields = {
+        "request_id": text,
+        "method": text,
+        "path": maybe,
+        "route": text,
+        "status": status,
+        "duration_ms": duration_ms,
+        "user_id": maybe,
+        "ip": maybe,
+    }
+    by_hand = access_line(formatter, 1_795_000_000.5, **fields)
+    assert by_hand == formatter.line(1_795_000_000.5, "info", "flaskou.access", "request", fields)
