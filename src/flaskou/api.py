@@ -186,11 +186,8 @@ def _check_values(body: Any, opaque: frozenset[str] = frozenset()) -> None:
 
 
 def refuse_nul_in_url() -> None:
-    """A NUL in the query string or path answers 422 (or 404 for a path), never a 500."""
-    environ = request.environ
-    query = environ.get("QUERY_STRING", "")
-    if "%00" not in query and "\x00" not in query and "\x00" not in environ.get("PATH_INFO", ""):
-        return  # the common case, decided without decoding anything
+    """A NUL in the query string or path answers 422 (or 404 for a path), never
+    a 500. Called when the raw URL may hold one (check_request)."""
     if any(
         "\x00" in value for value in (request.view_args or {}).values() if isinstance(value, str)
     ):
@@ -207,8 +204,6 @@ def refuse_nul_in_url() -> None:
 
 def require_json_body() -> None:
     """413 over MAX_JSON_BYTES; 415 for another content type; 400 for bad JSON."""
-    if request.method not in BODY_METHODS:
-        return
     view = current_app.view_functions.get(request.endpoint or "")
     spec = getattr(view, "_spec", None) or {}
     if "body" not in spec or spec.get("content_type") != "application/json":
@@ -295,6 +290,11 @@ def init_app(app: Flask) -> None:
 
 def check_request() -> None:
     """Before every request, one hook for what the API asks of any request:
-    no NUL in its URL, and a body its route can take."""
-    refuse_nul_in_url()
-    require_json_body()
+    no NUL in its URL, and a body its route can take. Most requests are
+    decided from the environ alone: no NUL anywhere in the URL, no body."""
+    environ = request.environ
+    query = environ.get("QUERY_STRING", "")
+    if "%00" in query or "\x00" in query or "\x00" in environ.get("PATH_INFO", ""):
+        refuse_nul_in_url()
+    if environ.get("REQUEST_METHOD", "").upper() in BODY_METHODS:
+        require_json_body()
