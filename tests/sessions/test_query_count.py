@@ -49,3 +49,40 @@ def test_listing_files_is_the_lookup_and_the_page(app, client, accounts):
     # session's transaction begins with a BEGIN of its own).
     expected = 2 if db.engine.dialect.name == "sqlite" else 3
     assert len(sent) == expected, sent
+
+
+def test_signing_in_clears_expired_sessions_by_a_range_of_the_users_index(app, client, accounts):
+    """The sign-in's purge reads only the user's expired sessions, however many
+    live ones the user holds (on an index of user_id alone it read them all)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from flaskou.models import utcnow
+    from flaskou.sessions.models import LoginSession
+    from flaskou.sessions.service import _PURGE
+
+    ada = accounts.create("ada")
+    credentials = {"username": "ada", "password": ada.password}
+    for _ in range(3):
+        assert client.post("/api/v1/login", json=credentials).status_code == 200
+    with app.app_context():
+        ids = db.session.scalars(select(LoginSession.id).order_by(LoginSession.created_at)).all()
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.id == ids[0])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+        if db.engine.dialect.name == "sqlite":
+            statement = str(_PURGE.compile(dialect=db.engine.dialect))
+            plan = db.session.connection().exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", ("0" * 32, "2026-01-01")
+            )
+            assert "ix_sessions_user_id_expires_at (user_id=? AND expires_at<?)" in str(plan.all())
+    assert client.post("/api/v1/login", json=credentials).status_code == 200
+    with app.app_context():
+        left = set(db.session.scalars(select(LoginSession.id)).all())
+    assert ids[0] not in left
+    assert set(ids[1:]) <= left
+    assert len(left) == len(ids)  # the expired one went, the new one came

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flaskou.accounts.models import User
@@ -13,9 +13,16 @@ from flaskou.models import UTCDateTime, UUIDPrimaryKey, utcnow
 
 class LoginSession(UUIDPrimaryKey, Model):
     __tablename__ = "sessions"
+    __table_args__ = (
+        # A user's sessions by expiry: sign-in clears the expired ones, the
+        # list shows the live ones, each a range of this index however many
+        # sessions the user holds (on user_id alone, every sign-in read all
+        # of them). Its first column serves the cascade from users as well.
+        Index("ix_sessions_user_id_expires_at", "user_id", "expires_at"),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
     # Hex SHA-256 of the bearer token; the token itself is never stored.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
