@@ -18,7 +18,7 @@ Targets, in the same run:
    session row and records a `login` audit event: that is part of the cost.
 
 RATE_LIMIT_LOGIN is "100000000 per minute", so throttling never trips. N is
-BENCH_LOGINS (default 150) per target per round, 3 rounds in rotated order,
+BENCH_LOGINS (default 300) per target per round, 3 rounds in rotated order,
 medians; concurrency BENCH_LOGIN_CONCURRENCY (default 4). The figure is
 "argon2 CPU / login CPU" (1.00 = a login costs no more than its argon2);
 issue #13's target is >= 0.9.
@@ -59,7 +59,7 @@ from benchmarks.common import (
     write_section,
 )
 
-LOGINS = int(os.environ.get("BENCH_LOGINS", "150"))
+LOGINS = int(os.environ.get("BENCH_LOGINS", "300"))
 CONCURRENCY = int(os.environ.get("BENCH_LOGIN_CONCURRENCY", "4"))
 ROUNDS = 3
 WARMUP = 20  # logins per target before the first round

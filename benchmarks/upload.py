@@ -27,7 +27,7 @@ S3) are measured beside it, from /proc.
 
 moto keeps what it is sent in memory: at 1 GiB it grows by about 4 GiB.
 BENCH_UPLOAD_MIB sets the size (default 1024), BENCH_UPLOAD_ROUNDS the number
-of rounds (default 1; medians of the times, maxima of the memory).
+of rounds (default 3; medians of the times, maxima of the memory).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from benchmarks.common import FIGURES, Gunicorn, report_path, tree_cpu_seconds, 
 
 MIB = 1024 * 1024
 SIZE = int(os.environ.get("BENCH_UPLOAD_MIB", "1024")) * MIB
-ROUNDS = int(os.environ.get("BENCH_UPLOAD_ROUNDS", "1"))
+ROUNDS = int(os.environ.get("BENCH_UPLOAD_ROUNDS", "3"))
 PASSWORD = "benchmark password"  # noqa: S105 - the benchmark account's password
 SECTION = "1 GiB upload and download vs cp"
 RATIO_TARGET = 0.5  # an upload's throughput / cp's (issue #13)
