@@ -183,6 +183,10 @@ def enforce_guard() -> None:
     # The request object once: every access through Flask's `request` proxy
     # is a context lookup, and this runs before every request.
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    # Reset first: an application context pushed around several requests (a
+    # test's, an embedding's) keeps g from one request to the next.
+    context = g._get_current_object()
+    context.principal = None
     view = current_app.view_functions.get(req.endpoint or "")
     guard = guard_of(view)
     method = req.method
@@ -212,8 +216,7 @@ def enforce_guard() -> None:
     missing = [role for role in guard.roles if not principal.account.has_role(role)]
     if missing:
         raise Forbidden(f"This needs the {', '.join(missing)} role.")
-    # Read with g.get("principal"): a request that never got here has none.
-    g.principal = principal
+    context.principal = principal
     # For the access log, which is written after the request (even one that
     # deleted the account): the id as a string, read from the WSGI environ.
     req.environ[USER_ID_KEY] = str(principal.account.id)
