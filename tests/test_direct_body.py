@@ -48,7 +48,7 @@ def test_the_body_comes_whole_then_stops_at_its_end(connection):
     received = bytearray()
     buffer = bytearray(64 * 1024)
     while True:
-        length = _fill(reader, buffer)
+        length = _fill(reader, buffer, len(buffer))
         if not length:
             break
         received += buffer[:length]
@@ -80,7 +80,7 @@ def test_a_client_gone_mid_body_ends_the_reads(connection):
     client.close()
     reader = DirectBody(body_over(server, 5000), server)
     buffer = bytearray(8000)
-    assert _fill(reader, buffer) == 1000
+    assert _fill(reader, buffer, len(buffer)) == 1000
 
 
 def test_only_large_bodies_of_known_length_are_read_directly(connection):
@@ -96,3 +96,34 @@ def test_only_large_bodies_of_known_length_are_read_directly(connection):
         body = body_over(server, length)
         wrapped({"wsgi.input": body, "gunicorn.socket": server}, None)
         assert isinstance(seen["input"], DirectBody) is direct
+
+
+def test_a_read_gives_what_has_arrived_without_waiting_for_more(connection):
+    """A client sending slowly: each read answers what is there (read-ahead
+    first), so the upload's bytes reach storage as they come."""
+    server, client = connection
+    reader = DirectBody(body_over(server, 1_000_000, b"a" * 3000), server)
+    server.settimeout(5)
+    first = bytearray(65536)
+    assert reader.readinto(first) == 3000
+    client.sendall(b"b" * 2000)
+    assert reader.readinto(first) == 2000
+    assert first[:2000] == b"b" * 2000
+
+
+def test_an_upload_goes_on_once_a_read_holds_enough_not_when_the_buffer_is_full():
+    class Trickle:
+        """A body arriving 300,000 bytes at a time."""
+
+        def __init__(self, size):
+            self.left = size
+
+        def readinto(self, view):
+            got = min(len(view), 300_000, self.left)
+            view[:got] = b"x" * got
+            self.left -= got
+            return got
+
+    buffer = bytearray(4 * 1024 * 1024)
+    assert _fill(Trickle(10_000_000), buffer, 1024 * 1024) == 1_200_000
+    assert _fill(Trickle(500_000), buffer, 1024 * 1024) == 500_000  # the body ended first

@@ -227,9 +227,11 @@ class DirectBody:
 
     def readinto(self, buffer: Any) -> int:
         body, reader = self._body, self._reader
-        if body.buf.tell() or reader.unreader.buf.seek(0, io.SEEK_END):
-            # What gunicorn holds already goes first, through its own reader.
-            data = body.read(len(buffer))
+        ahead = body.buf.tell() + reader.unreader.buf.seek(0, io.SEEK_END)
+        if ahead:
+            # What gunicorn holds already goes first, through its own reader,
+            # and no more: a read never waits for bytes beyond what it holds.
+            data = body.read(min(len(buffer), ahead))
             buffer[: len(data)] = data
             return len(data)
         wanted = min(len(buffer), reader.length)

@@ -27,6 +27,8 @@ from flaskou.files.storage import Storage, Writer
 # that a read costs little beside its bytes, and two of these are what an
 # upload holds in memory (less for a smaller body).
 READ_SIZE = 4 * 1024 * 1024
+# A read goes on to storage once it holds this much (or the body ended).
+MIN_READ = 1024 * 1024
 MAX_PARTS = 32
 
 
@@ -57,33 +59,45 @@ class MultipartDecoder(werkzeug_multipart.MultipartDecoder):
         self._window = len(b"\r\n--" + boundary + b"--")
         self._ready: collections.deque[Data] = collections.deque()
 
-    def receive_data(self, data: bytes | bytearray | None) -> None:
+    def receive_data(self, data: bytes | None) -> None:
+        if data is None:
+            super().receive_data(None)
+        else:
+            self._receive(memoryview(data), data, len(data))
+
+    def receive_into(self, buffer: bytearray, length: int) -> None:
+        """`receive_data(buffer[:length])` without copying it: what is handed on
+        are views of `buffer`, which the caller fills again only once it has
+        used up the events."""
+        self._receive(memoryview(buffer)[:length], buffer, length)
+
+    def _receive(self, view: memoryview, data: bytes | bytearray, length: int) -> None:
+        """`view` is `data[:length]`, searched in place."""
         if (
-            data is None
-            or self.state is not State.DATA
+            self.state is not State.DATA
             or self._ready
-            or len(data) < self._window
-            or data.find(self._needle) != -1
-            or (bytes(self.buffer) + data[: len(self._needle)]).find(self._needle) != -1
+            or length < self._window
+            or data.find(self._needle, 0, length) != -1
+            or (bytes(self.buffer) + view[: len(self._needle)]).find(self._needle) != -1
         ):
-            # Werkzeug only appends the data to its buffer: a bytearray does as well.
-            super().receive_data(data)  # type: ignore[arg-type]
+            # Werkzeug only appends the data to its buffer: a view does as well.
+            super().receive_data(view)  # type: ignore[arg-type]
             return
         # What werkzeug would answer from buffer + data, without joining them:
         # no delimiter, so everything up to the last possible start of one.
-        held = self._last_partial_boundary_index(data)
+        held = self._last_partial_boundary_index(view)
         if self.buffer:
             self._ready.append(Data(data=bytes(self.buffer), more_data=True))
         if held:
-            self._ready.append(Data(data=memoryview(data)[:held], more_data=True))  # type: ignore[arg-type]
-        self.buffer[:] = data[held:]
+            self._ready.append(Data(data=view[:held], more_data=True))  # type: ignore[arg-type]
+        self.buffer[:] = view[held:]
 
     def next_event(self) -> Event:
         if self._ready:
             return self._ready.popleft()
         return super().next_event()
 
-    def _last_partial_boundary_index(self, data: bytes | bytearray) -> int:
+    def _last_partial_boundary_index(self, data: bytes | bytearray | memoryview) -> int:
         window_start = max(0, len(data) - self._window)
         for index in range(window_start, len(data)):
             if data[index] in b"\r\n":
@@ -230,14 +244,14 @@ def receive_file(
             buffer = buffers[turn]
             turn ^= 1
             digest.release(buffer)
-            length = _fill(stream, buffer)
+            length = _fill(stream, buffer, min(MIN_READ, read_size))
             received += length
             if received > max_request_bytes:
                 raise UploadTooLarge(max_request_bytes)
-            # The last read, shorter, is copied out whole: views of a buffer
-            # start at its beginning, so the decoder can search it in place.
-            chunk = buffer if length == read_size else bytes(memoryview(buffer)[:length])
-            decoder.receive_data(chunk or None)
+            if length:
+                decoder.receive_into(buffer, length)
+            else:
+                decoder.receive_data(None)
             event = decoder.next_event()
             while not isinstance(event, NeedData | Epilogue):
                 if isinstance(event, File) and event.name == "file" and writer is None:
@@ -290,8 +304,10 @@ def receive_file(
         raise
 
 
-def _fill(stream: IO[bytes], buffer: bytearray) -> int:
-    """Read the body into `buffer` until it is full or the body ends; answer how much.
+def _fill(stream: IO[bytes], buffer: bytearray, enough: int) -> int:
+    """Read the body into `buffer` until it holds at least `enough` bytes (as
+    much as has arrived, up to its size) or the body ends; answer how much.
+    A slow client's bytes go on to storage a MIN_READ at a time.
 
     A large body under flaskou's gunicorn worker is read with one `recv_into`
     this buffer per read (flaskou.serving.DirectBody), with no copy on the way;
@@ -301,7 +317,7 @@ def _fill(stream: IO[bytes], buffer: bytearray) -> int:
     filled = 0
     with memoryview(buffer) as view:
         try:
-            while filled < len(buffer):
+            while filled < enough:
                 with view[filled:] as rest:
                     if readinto is not None:
                         got = readinto(rest)
