@@ -20,7 +20,7 @@ from the row at offset 98,999, and checked against the chain: the page
 before it answers exactly that `next_cursor` (BENCH_PAGES_WALK=1 walks the
 whole chain from the first page instead, 990 requests per list).
 
-BENCH_PAGE_REQUESTS (default 100) requests per page per round, 3 rounds in
+BENCH_PAGE_REQUESTS (default 300) requests per page per round, 3 rounds in
 rotated order, one request at a time, one gunicorn worker (`gunicorn.conf.py`,
 127.0.0.1). Latencies are pooled over the rounds for p50/p99; CPU per request
 (gunicorn master, worker, children; plus the PostgreSQL server) is the median
@@ -74,7 +74,7 @@ from flaskou.pagination import MAX_LIMIT, encode_cursor
 
 ROWS = 100_000
 DEPTH = 99_000  # rows before the deep page
-REQUESTS = int(os.environ.get("BENCH_PAGE_REQUESTS", "100"))
+REQUESTS = int(os.environ.get("BENCH_PAGE_REQUESTS", "300"))
 ROUNDS = 3
 # One request at a time: a latency is then that request's own time, not also
 # the wait behind others in the one worker (SQLite calls block its event loop).
