@@ -127,3 +127,23 @@ def test_an_upload_goes_on_once_a_read_holds_enough_not_when_the_buffer_is_full(
     buffer = bytearray(4 * 1024 * 1024)
     assert _fill(Trickle(10_000_000), buffer, 1024 * 1024) == 1_200_000
     assert _fill(Trickle(500_000), buffer, 1024 * 1024) == 500_000  # the body ended first
+
+
+def test_a_stream_without_readinto_is_asked_for_no_more_than_enough():
+    """gunicorn's own body (a chunked one, say) has only read(), which waits for
+    all it is asked: it is asked for what is still missing of `enough`."""
+    import io
+
+    asked = []
+
+    class Chunked:
+        def __init__(self):
+            self.body = io.BytesIO(b"y" * 3_000_000)
+
+        def read(self, size):
+            asked.append(size)
+            return self.body.read(min(size, 700_000))
+
+    buffer = bytearray(4 * 1024 * 1024)
+    assert _fill(Chunked(), buffer, 1024 * 1024) == 1024 * 1024
+    assert asked == [1024 * 1024, 1024 * 1024 - 700_000]

@@ -321,8 +321,8 @@ def _fill(stream: IO[bytes], buffer: bytearray, enough: int) -> int:
                 with view[filled:] as rest:
                     if readinto is not None:
                         got = readinto(rest)
-                    else:
-                        data = stream.read(len(rest))
+                    else:  # read() waits for all it is asked: no more than is enough
+                        data = stream.read(min(len(rest), enough - filled))
                         got = len(data)
                         rest[:got] = data
                 if not got:
