@@ -76,6 +76,10 @@ class Compiled:
             self._forms[dialect] = form
         return form
 
+    def sql(self, dialect: Dialect) -> str:
+        """The statement as this dialect runs it (for EXPLAIN, in tests)."""
+        return self._form(dialect).sql
+
     def _run(self, cursor: Any, dialect: Dialect, params: Mapping[str, Any]) -> _Form:
         form = self._form(dialect)
         values = dict(params)

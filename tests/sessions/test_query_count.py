@@ -75,7 +75,7 @@ def test_signing_in_clears_expired_sessions_by_a_range_of_the_users_index(app, c
         )
         db.session.commit()
         if db.engine.dialect.name == "sqlite":
-            statement = str(_PURGE.compile(dialect=db.engine.dialect))
+            statement = _PURGE.sql(db.engine.dialect)
             plan = db.session.connection().exec_driver_sql(
                 f"EXPLAIN QUERY PLAN {statement}", ("0" * 32, "2026-01-01")
             )

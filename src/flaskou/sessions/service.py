@@ -20,7 +20,7 @@ from flaskou.accounts.models import AccountSnapshot, User, account_of_rows, sele
 from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import NotFound
 from flaskou.extensions import db
-from flaskou.hotpath import Compiled, autocommit_cursor
+from flaskou.hotpath import Compiled, autocommit_cursor, transaction_cursor
 from flaskou.models import utcnow
 from flaskou.sessions.models import LoginSession
 
@@ -57,11 +57,12 @@ def _purge_query() -> Any:
 
 
 def _insert_query() -> Any:
-    return insert(LoginSession)
+    return insert(LoginSession)  # every column, each a bind parameter named after it
 
 
-_PURGE = _purge_query()
-_INSERT = _insert_query()
+# Compiled once per dialect and run on the sign-in's own transaction.
+_PURGE = Compiled(_purge_query)
+_INSERT = Compiled(_insert_query)
 
 
 def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[IssuedSession, str]:
@@ -71,13 +72,11 @@ def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[Iss
     login and its audit event are one transaction, so no crash between
     them can leave a session nobody knows was opened).
 
-    Two Core statements on the transaction's connection rather than an ORM
+    Two compiled statements on the transaction's cursor rather than an ORM
     object: a sign-in needs nothing back from the row but what it wrote, and
-    the unit of work cost more than the argon2 budget allows (issue #13)."""
+    the unit of work (then an execution context per statement) cost more
+    than the argon2 budget allows (issue #13)."""
     now = utcnow()
-    connection = db.session.connection()
-    # Expired sessions of this user are dead weight; clear them while we are here.
-    connection.execute(_PURGE, {"user_id": user.id, "now": now})
     token = new_token()
     issued = IssuedSession(
         id=uuid.uuid4(),
@@ -86,18 +85,22 @@ def open_session(user: User, *, description: str, ttl_seconds: int) -> tuple[Iss
         last_used_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
-    connection.execute(
-        _INSERT,
-        {
-            "id": issued.id,
-            "user_id": user.id,
-            "token_hash": hash_token(token),
-            "description": issued.description,
-            "created_at": now,
-            "last_used_at": now,
-            "expires_at": issued.expires_at,
-        },
-    )
+    with transaction_cursor() as (cursor, dialect):
+        # Expired sessions of this user are dead weight; clear them while we are here.
+        _PURGE.execute(cursor, dialect, {"user_id": user.id, "now": now})
+        _INSERT.execute(
+            cursor,
+            dialect,
+            {
+                "id": issued.id,
+                "user_id": user.id,
+                "token_hash": hash_token(token),
+                "description": issued.description,
+                "created_at": now,
+                "last_used_at": now,
+                "expires_at": issued.expires_at,
+            },
+        )
     return issued, token
 
 
