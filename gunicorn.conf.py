@@ -82,6 +82,9 @@ def worker_int(worker):
     # would exit from a greenlet a moment later, racing the interpreter's own
     # shutdown and printing a SystemExit traceback; leave at once, quietly.
     # (Connections under way are dropped either way; SIGTERM is the graceful stop.)
+    from flaskou.observability import flush_metrics
+
+    flush_metrics()  # the requests counted since the last flush (os._exit skips atexit)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

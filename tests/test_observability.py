@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flaskou.observability import JsonFormatter
+from flaskou.observability import FLUSH_SECONDS, JsonFormatter
 from tests.support.server import Server
 
 
@@ -55,6 +56,67 @@ def test_metrics_count_requests_by_route_and_status(client):
     assert "flaskou_http_request_duration_seconds_bucket" in text
 
 
+def _samples(registry, route):
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.labels.get("route") == route and not sample.name.endswith("_created")
+    }
+
+
+def test_counted_requests_reach_prometheus_as_if_observed_one_by_one():
+    """The tallies a flush writes equal prometheus_client's own observe() of
+    each request: the same count, sum and buckets, a duration equal to a
+    bound counted in that bound's bucket (le means <=)."""
+    from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+
+    from flaskou import observability
+
+    route = "/test/tallies"
+    durations = [0.0, 0.001, 0.005, 0.0050001, 0.01, 0.3, 1.0, 7.5, 60.0, 61.0, 1e9]
+    for duration in durations:
+        observability._observe("GET", route, 200, duration)
+    observability._observe("GET", route, 404, 0.02)
+    observability.flush_metrics()
+
+    reference = CollectorRegistry()
+    requests = Counter(
+        "flaskou_http_requests_total", "", ["method", "route", "status"], registry=reference
+    )
+    latency = Histogram(
+        "flaskou_http_request_duration_seconds",
+        "",
+        ["method", "route"],
+        buckets=observability.LATENCY_BUCKETS,
+        registry=reference,
+    )
+    for duration in durations:
+        requests.labels("GET", route, "200").inc()
+        latency.labels("GET", route).observe(duration)
+    requests.labels("GET", route, "404").inc()
+    latency.labels("GET", route).observe(0.02)
+    assert _samples(REGISTRY, route) == _samples(reference, route)
+
+
+def test_counted_requests_are_written_within_a_second_without_a_scrape(client):
+    """An idle process's last requests are not left in memory: a timer
+    flushes them (under gunicorn another worker may answer the scrapes)."""
+    from prometheus_client import REGISTRY
+
+    from flaskou.observability import flush_metrics
+
+    flush_metrics()  # what earlier tests counted
+    labels = {"method": "GET", "route": "/healthz", "status": "200"}
+    before = REGISTRY.get_sample_value("flaskou_http_requests_total", labels) or 0
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    deadline = time.monotonic() + 3 * FLUSH_SECONDS
+    while REGISTRY.get_sample_value("flaskou_http_requests_total", labels) != before + 3:
+        assert time.monotonic() < deadline, "the counts were not written"
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 def test_metrics_add_up_every_gunicorn_worker(app, migrated_database, tmp_path):
     server = Server(
@@ -66,18 +128,25 @@ def test_metrics_add_up_every_gunicorn_worker(app, migrated_database, tmp_path):
         workers=2,
         log_path=tmp_path / "gunicorn.log",
     ).start()
+    pattern = r'flaskou_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)'
     try:
         for _ in range(40):
             server.request("GET", "/healthz")
-        _, _, body = server.request("GET", "/metrics")
+        # Each worker writes its counts within a second (FLUSH_SECONDS) of its
+        # requests, so a scrape answered by one worker may lack the other's
+        # last second; then it has them, without further requests to it.
+        deadline = time.monotonic() + 3 * FLUSH_SECONDS
+        while True:
+            _, _, body = server.request("GET", "/metrics")
+            text = body.decode()
+            match = re.search(pattern, text)
+            # 40 from the loop plus the start-up probes; every worker's share is there
+            if (match and float(match.group(1)) >= 40) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     finally:
         server.stop()
-    text = body.decode()
-    match = re.search(
-        r'flaskou_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)', text
-    )
     assert match, text[:2000]
-    # 40 from the loop plus the start-up probes; every worker's share is there
     assert float(match.group(1)) >= 40
     log = (tmp_path / "gunicorn.log").read_text()
     lines = [json.loads(x) for x in log.splitlines() if x.startswith("{") and '"request"' in x]
