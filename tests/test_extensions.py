@@ -1,21 +1,24 @@
-"""The in-process rate-limit storage (no REDIS_URL): counts like limits'
-memory storage, bounds its memory, and starts no thread per request."""
+"""Rate limits (flaskou.throttling): the in-process storage (no REDIS_URL)
+counts like limits' memory storage, bounds its memory, and starts no thread
+per request; the headers and deductions of throttled routes."""
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
-from flaskou.extensions import InProcessStorage, limiter
+from flaskou.observability import FLUSHER_NAME
+from flaskou.throttling import InProcessStorage, throttles
 from tests.conftest import DEFAULT_PASSWORD
 
 LOGIN = "/api/v1/login"
 
 
 def test_without_redis_the_counters_live_in_the_process(app):
-    assert isinstance(limiter.limiter.storage, InProcessStorage)
+    assert isinstance(throttles.storage, InProcessStorage)
 
 
 def test_a_throttled_request_starts_no_thread(client, accounts, monkeypatch):
@@ -23,9 +26,12 @@ def test_a_throttled_request_starts_no_thread(client, accounts, monkeypatch):
     started: list[object] = []
     real_start = threading._start_new_thread  # type: ignore[attr-defined]
 
-    def counting_start(*args: object, **kwargs: object) -> object:
-        started.append(args)
-        return real_start(*args, **kwargs)
+    def counting_start(function: Any, *args: object, **kwargs: object) -> object:
+        thread = getattr(function, "__self__", None)
+        # The metrics' one flusher per process (tests/test_observability.py) aside
+        if getattr(thread, "name", None) != FLUSHER_NAME:
+            started.append(function)
+        return real_start(function, *args, **kwargs)
 
     monkeypatch.setattr(threading, "_start_new_thread", counting_start)
     for _ in range(5):
@@ -67,3 +73,29 @@ def test_only_throttled_routes_carry_the_rate_limit_headers(client, accounts):
     health = client.get("/healthz")
     assert health.status_code == 200
     assert not [name for name, _ in health.headers if name.startswith("X-RateLimit")]
+
+
+def test_a_throttled_answer_says_how_much_of_its_limit_is_left(client, accounts):
+    accounts.signup("ada")
+    credentials = {"username": "ada", "password": DEFAULT_PASSWORD}
+    first = client.post(LOGIN, json=credentials)
+    second = client.post(LOGIN, json=credentials)
+    assert first.status_code == second.status_code == 200
+    limit = int(first.headers["X-RateLimit-Limit"])
+    # The address limit (every attempt counts), not the account's (failures only)
+    assert int(first.headers["X-RateLimit-Remaining"]) == limit - 1
+    assert int(second.headers["X-RateLimit-Remaining"]) == limit - 2
+    assert 0 <= int(first.headers["X-RateLimit-Reset"]) - time.time() <= 61
+    assert "Retry-After" not in first.headers  # only a 429 says when to come back
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rate_limit_login": "100 per hour; 2 per minute"}])
+def test_every_limit_a_setting_names_holds(client, accounts):
+    """RATE_LIMIT_LOGIN may name several limits; the tighter one refuses."""
+    accounts.signup("ada")
+    credentials = {"username": "ada", "password": DEFAULT_PASSWORD}
+    assert [client.post(LOGIN, json=credentials).status_code for _ in range(3)] == [200, 200, 429]
+    refused = client.post(LOGIN, json=credentials)
+    assert refused.headers["X-RateLimit-Limit"] == "2"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60

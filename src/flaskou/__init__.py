@@ -67,9 +67,7 @@ def create_app(settings: Settings | None = None) -> APIFlask:
         TOKEN_TTL_SECONDS=settings.token_ttl_seconds,
         RATE_LIMIT_LOGIN=settings.rate_limit_login,
         REDIS_URL=settings.redis_url,
-        RATELIMIT_STORAGE_URI=settings.redis_url or "flaskou-memory://",
-        RATELIMIT_KEY_PREFIX="flaskou",
-        RATELIMIT_HEADERS_ENABLED=True,
+        RATE_LIMIT_STORAGE_URI=settings.redis_url or "flaskou-memory://",
         JSON_SORT_KEYS=False,
         # OpenAPI document and docs UI
         SECURITY_SCHEMES=None,
@@ -105,8 +103,9 @@ def _configure_logging(app: APIFlask, settings: Settings) -> None:
 
 def _init_extensions(app: APIFlask) -> None:
     from flaskou import api, auth, errors, headers, observability, openapi
-    from flaskou.extensions import db, init_limiter, migrate
+    from flaskou.extensions import db, migrate
     from flaskou.models import render_migration_item
+    from flaskou.throttling import throttles
 
     # First, so every request, even one refused by a later hook, is counted and logged.
     observability.init_app(app)
@@ -126,7 +125,7 @@ def _init_extensions(app: APIFlask) -> None:
         render_as_batch=True,
         render_item=render_migration_item,
     )
-    init_limiter(app)
+    throttles.init_app(app)
     errors.register_error_handlers(app)
     auth.init_app(app)
     api.init_app(app)

@@ -232,6 +232,9 @@ FLUSH_SECONDS = 1.0
 _tally_lock = threading.Lock()
 _tallies: dict[tuple[str, str, int], _Tally] = {}
 _flush_scheduled = False
+_flush_due = threading.Event()
+_flusher_started = False
+FLUSHER_NAME = "flaskou-metrics"
 
 
 def _observe(method: str, route: str, status: int, duration: float) -> None:
@@ -254,11 +257,29 @@ def _observe(method: str, route: str, status: int, duration: float) -> None:
         if _flush_scheduled:
             return
         _flush_scheduled = True
-    # At most one timer a second, only while requests come (a greenlet
-    # under gevent): an idle worker's last requests still reach /metrics.
-    timer = threading.Timer(FLUSH_SECONDS, flush_metrics)
-    timer.daemon = True
-    timer.start()
+    # The next flush is a second away, written by one thread per process
+    # (a greenlet under gevent) that sleeps until requests come: an idle
+    # worker's last requests still reach /metrics.
+    if not _flusher_started:
+        _start_flusher()
+    _flush_due.set()
+
+
+def _start_flusher() -> None:
+    global _flusher_started
+    with _tally_lock:
+        if _flusher_started:
+            return
+        _flusher_started = True
+    threading.Thread(target=_flush_when_due, name=FLUSHER_NAME, daemon=True).start()
+
+
+def _flush_when_due() -> None:
+    while True:
+        _flush_due.wait()
+        _flush_due.clear()
+        time.sleep(FLUSH_SECONDS)
+        flush_metrics()
 
 
 def flush_metrics() -> None:
@@ -291,12 +312,14 @@ def flush_metrics() -> None:
 
 
 def _forget_tallies() -> None:
-    """In a forked child: the parent flushes its own counts, and its lock or
-    its scheduled flush may not be this process's."""
-    global _tally_lock, _tallies, _flush_scheduled
+    """In a forked child: the parent flushes its own counts, and its lock,
+    its flusher thread and its scheduled flush are not this process's."""
+    global _tally_lock, _tallies, _flush_scheduled, _flush_due, _flusher_started
     _tally_lock = threading.Lock()
     _tallies = {}
     _flush_scheduled = False
+    _flush_due = threading.Event()
+    _flusher_started = False
 
 
 os.register_at_fork(after_in_child=_forget_tallies)

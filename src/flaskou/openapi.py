@@ -37,7 +37,8 @@ from werkzeug.routing import Rule
 from flaskou.api import streams_body_of
 from flaskou.auth import SESSION_ONLY, UNSAFE_METHODS, guard_of
 from flaskou.errors import PROBLEM_CONTENT_TYPE
-from flaskou.extensions import is_rate_limited, uses_database
+from flaskou.extensions import uses_database
+from flaskou.throttling import is_rate_limited
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -26,9 +26,10 @@ from flaskou.accounts.models import PASSWORD_RESET, VERIFY_EMAIL, AccountToken, 
 from flaskou.accounts.strength import password_errors
 from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import Conflict, InvalidToken, TooManyRequests, ValidationFailed
-from flaskou.extensions import db, spend_allowance
+from flaskou.extensions import db
 from flaskou.mail import outbox
 from flaskou.models import utcnow
+from flaskou.throttling import spend_allowance
 
 TOKEN_BYTES = 32
 VERIFY_EMAIL_TTL = timedelta(hours=48)

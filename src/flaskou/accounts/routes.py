@@ -32,8 +32,9 @@ from flaskou.auth import (
     current_principal,
     current_user,
 )
-from flaskou.extensions import login_limit, no_database, throttle
+from flaskou.extensions import no_database
 from flaskou.net import client_address
+from flaskou.throttling import login_limit, throttle
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1", tag="Accounts")
 

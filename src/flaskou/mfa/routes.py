@@ -14,7 +14,6 @@ from flaskou.api import opaque_members
 from flaskou.apikeys.scopes import ADMIN_WRITE
 from flaskou.auth import SESSION_ONLY, auth_required, current_actor, current_user
 from flaskou.errors import ValidationFailed
-from flaskou.extensions import login_limit, throttle
 from flaskou.mfa import service
 from flaskou.mfa.schemas import (
     CodeIn,
@@ -36,6 +35,7 @@ from flaskou.net import client_address
 from flaskou.roles.models import ADMIN_ROLE
 from flaskou.sessions.routes import answer_login, session_description, token_ttl
 from flaskou.sessions.schemas import LoginOut
+from flaskou.throttling import login_limit, throttle
 
 bp = APIBlueprint("mfa", __name__, url_prefix="/api/v1", tag="Second factors")
 

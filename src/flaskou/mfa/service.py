@@ -48,7 +48,7 @@ from flaskou.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from flaskou.extensions import allowance_left, db, login_limit, spend_allowance
+from flaskou.extensions import db
 from flaskou.mfa.models import (
     MFA_SIGN_IN,
     PASSKEY_REGISTRATION,
@@ -60,6 +60,7 @@ from flaskou.mfa.models import (
 )
 from flaskou.models import utcnow
 from flaskou.sealing import open_sealed, seal
+from flaskou.throttling import allowance_left, login_limit, spend_allowance
 
 ISSUER = "flaskou"
 TOTP_SEAL = "totp-secret"

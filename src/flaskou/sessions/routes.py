@@ -10,12 +10,12 @@ from flask import Response, current_app, request
 
 from flaskou import signin
 from flaskou.auth import COOKIE_NAME, SESSION_ONLY, auth_required, current_actor, current_principal
-from flaskou.extensions import login_limit, throttle
 from flaskou.net import client_address, user_agent
 from flaskou.sessions import service
 from flaskou.sessions.models import LoginSession
 from flaskou.sessions.schemas import LoginIn, LoginOut, SessionListOut, login_document
 from flaskou.sessions.service import IssuedSession
+from flaskou.throttling import login_limit, throttle
 
 bp = APIBlueprint("sessions", __name__, url_prefix="/api/v1", tag="Sessions")
 
