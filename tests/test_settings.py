@@ -45,6 +45,8 @@ def test_reads_the_environment():
         ({"USER_QUOTA_BYTES": "lots"}, "USER_QUOTA_BYTES"),
         ({"SIGNUP_ENABLED": "maybe"}, "SIGNUP_ENABLED"),
         ({"RATE_LIMIT_LOGIN": "often"}, "RATE_LIMIT_LOGIN"),
+        ({"RATE_LIMIT_LOGIN": "10 per minute; 0 per day"}, "RATE_LIMIT_LOGIN"),
+        ({"RATE_LIMIT_MAIL": "5 per hour; soon"}, "RATE_LIMIT_MAIL"),
         ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgresql+psycopg2://db/x"}, "psycopg"),
         ({"DATABASE_URL": "::not a url::"}, "DATABASE_URL"),

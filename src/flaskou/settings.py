@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
-from limits import parse as parse_rate_limit
+from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -86,10 +86,10 @@ EMAIL_VERIFICATION_MODES = ("off", "optional", "required")
 
 def _check_rate_limit(name: str, value: str) -> None:
     try:
-        item = parse_rate_limit(value)
+        items = parse_many(value)
     except ValueError:
         raise ConfigError(f"{name} must look like '10 per minute', not {value!r}") from None
-    if item.amount <= 0:
+    if any(item.amount <= 0 for item in items):
         raise ConfigError(f"{name} must allow at least one request")
 
 
