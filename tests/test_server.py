@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+
 import pytest
 
 from tests.support.server import Server
@@ -130,3 +133,30 @@ def test_admin_journey_over_http(server, runner):
         "walker007",
         {"role": "editor"},
     )
+
+
+def test_answers_keep_their_framing_on_one_keep_alive_connection(server):
+    """The worker writes each small answer's head and body together
+    (flaskou.serving.OneWriteResponse): a head-only answer, a JSON answer
+    and an error, one after another on one connection, each whole."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for method, path, status in [
+            ("GET", "/healthz", 200),
+            ("HEAD", "/healthz", 200),
+            ("GET", "/api/v1/users/me", 401),
+            ("HEAD", "/api/v1/users/me", 401),
+            ("GET", "/healthz", 200),
+        ]:
+            connection.request(method, path)
+            response = connection.getresponse()
+            body = response.read()
+            assert response.status == status, (method, path)
+            if method == "HEAD":
+                assert body == b""
+            else:
+                assert len(body) == int(response.headers["Content-Length"]) > 0
+                assert json.loads(body)
+            assert not response.will_close
+    finally:
+        connection.close()

@@ -25,6 +25,7 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.http import errors as http_errors
+from gunicorn.http import wsgi as gunicorn_wsgi
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -280,15 +281,77 @@ def direct_body_reads(wsgi: Callable[..., Iterable[bytes]]) -> Callable[..., Ite
     return app
 
 
+# A body up to this size goes out in one write with the head; a larger one
+# is not copied for it (the head then goes alone, as gunicorn sends it).
+ONE_WRITE_MAX = 64 * 1024
+
+
+class OneWriteResponse(gunicorn_wsgi.Response):
+    """gunicorn's response writer, except that the head goes out with the
+    first body bytes in one `sendall`, not in a write of its own.
+
+    gunicorn writes every answer's head, then its body: two writes, so two
+    segments on the connection and two wake-ups of the client for a JSON
+    answer of a few hundred bytes. Held until the body comes, the head costs
+    no write of its own. `headers_sent` still means "on the wire": an error
+    before anything was written can still be answered with a 500.
+    """
+
+    _head: bytes | None = None
+    _hold = True
+
+    def send_headers(self) -> None:
+        if self.headers_sent or self._head is not None:
+            return
+        if not self._hold:
+            super().send_headers()
+            return
+        lines = self.default_headers()
+        lines.extend(f"{name}: {value}\r\n" for name, value in self.headers)
+        self._head = ("".join(lines) + "\r\n").encode("latin-1")
+
+    def _send_head(self, body: bytes = b"") -> None:
+        head, self._head = self._head, None
+        if head is not None:
+            self.sock.sendall(head + body if body else head)
+            self.headers_sent = True
+
+    def _emit_body(self, data: bytes) -> None:
+        if self._head is not None and not self.chunked and len(data) <= ONE_WRITE_MAX:
+            self._send_head(data)
+            return
+        self._send_head()
+        super()._emit_body(data)
+
+    def sendfile(self, respiter: Any) -> bool:
+        # The file goes by sendfile(2) straight after the head: nothing to join.
+        self._hold = False
+        try:
+            return bool(super().sendfile(respiter))
+        finally:
+            self._hold = True
+
+    def close(self) -> None:
+        # A body that never came (HEAD, 204, 304, an empty iterable): the head alone.
+        self.send_headers()
+        self._send_head()
+        super().close()
+
+
 class ProblemGeventWorker(GeventWorker):
-    """gunicorn's gevent worker, whose own error answers are problem+json, and
-    whose large request bodies are read without copies (DirectBody)."""
+    """gunicorn's gevent worker, whose own error answers are problem+json,
+    whose large request bodies are read without copies (DirectBody), and whose
+    answers go out in one write each (OneWriteResponse)."""
 
     wsgi: Callable[..., Iterable[bytes]]
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
         self.wsgi = direct_body_reads(self.wsgi)
+        # gunicorn's handle_request builds each response through
+        # gunicorn.http.wsgi.create, which takes the class from its module; this
+        # is the worker process, and every response it builds should be this one.
+        gunicorn_wsgi.Response = OneWriteResponse
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         _redact(exc)
