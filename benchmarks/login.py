@@ -9,8 +9,10 @@ Targets, in the same run:
 1. raw argon2: argon2-cffi's `PasswordHasher.verify` with exactly the
    parameters flaskou hashes with (read from flaskou's own `hasher` object,
    not copied), in a child process: CPU time (`time.process_time`, every
-   thread of the child) over N verifications of a correct password, at the
-   same concurrency as the logins (threads; argon2 releases the GIL);
+   thread of the child) over N verifications of a correct password, as many
+   at once as flaskou's worker runs them for the logins' concurrency
+   (threads, argon2 releases the GIL: min(concurrency, CPUs), flaskou's
+   `passwords.hashing_threads()`);
 2. flaskou `POST /api/v1/login` (JSON username + password, 200 with a token)
    through gunicorn (`gunicorn.conf.py`, one worker, 127.0.0.1) on SQLite and
    on a throwaway PostgreSQL: the server's CPU per login from /proc (master,
@@ -18,7 +20,7 @@ Targets, in the same run:
    session row and records a `login` audit event: that is part of the cost.
 
 RATE_LIMIT_LOGIN is "100000000 per minute", so throttling never trips. N is
-BENCH_LOGINS (default 300) per target per round, 3 rounds in rotated order,
+BENCH_LOGINS (default 240) per target per round, 5 rounds in rotated order,
 medians; concurrency BENCH_LOGIN_CONCURRENCY (default 4). The figure is
 "argon2 CPU / login CPU" (1.00 = a login costs no more than its argon2);
 issue #13's target is >= 0.9.
@@ -59,9 +61,9 @@ from benchmarks.common import (
     write_section,
 )
 
-LOGINS = int(os.environ.get("BENCH_LOGINS", "300"))
+LOGINS = int(os.environ.get("BENCH_LOGINS", "240"))
 CONCURRENCY = int(os.environ.get("BENCH_LOGIN_CONCURRENCY", "4"))
-ROUNDS = 3
+ROUNDS = 5
 WARMUP = 20  # logins per target before the first round
 TARGET = 0.9
 SECTION = "Login vs raw argon2"
@@ -85,7 +87,9 @@ raw = argon2.PasswordHasher(
     salt_len=ours.salt_len,
     type=ours.type,
 )
-count, threads, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+count, concurrency, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+# As many verifications at once as flaskou's worker runs for this many logins at once.
+threads = min(concurrency, passwords.hashing_threads())
 stored = raw.hash(password)
 for _ in range(3):
     raw.verify(stored, password)
@@ -105,6 +109,7 @@ cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
 print(json.dumps({
     "cpu": cpu,
     "wall": wall,
+    "threads": threads,
     "prefix": stored.rsplit("$", 2)[0],
     "parameters": {
         "type": ours.type.name,
@@ -250,7 +255,9 @@ def plot(targets: list[Target], path: Path) -> None:
     plt.close(figure)
 
 
-def section(targets: list[Target], parameters: dict[str, object], seconds: float) -> str:
+def section(
+    targets: list[Target], parameters: dict[str, object], threads: int, seconds: float
+) -> str:
     logins = targets[1:]
     unmet = [t.short for t in logins if ratio(targets[0], t) < TARGET]
     verdict = (
@@ -283,7 +290,10 @@ def section(targets: list[Target], parameters: dict[str, object], seconds: float
             f"{CONCURRENCY}, {ROUNDS} rounds in rotated order, medians. "
             "**raw argon2** is argon2-cffi's `PasswordHasher.verify` of a correct password "
             "with exactly flaskou's parameters (read from `flaskou.accounts.passwords.hasher`: "
-            f"{described}), in a child process, {CONCURRENCY} threads; its CPU is "
+            f"{described}), in a child process, {threads} at once in as many threads: "
+            "as many as flaskou's worker hashes at once for these logins (one per CPU, "
+            f"`passwords.hashing_threads()`, at most the {CONCURRENCY} logins under way); "
+            "its CPU is "
             "`time.process_time()` over the verifications. **login** is flaskou's "
             "`POST /api/v1/login` (JSON username and password, answered 200 with a token) "
             "through gunicorn (`gunicorn.conf.py`, one worker, 127.0.0.1, "
@@ -308,7 +318,7 @@ def section(targets: list[Target], parameters: dict[str, object], seconds: float
             + "; ".join(database)
             + " (the postmaster and its backends, over the same rounds). The raw argon2 "
             "row's per-second figure is verifications per second of the child's "
-            f"{CONCURRENCY} threads (no HTTP). Logins/s and latency include the load "
+            f"{threads} threads (no HTTP). Logins/s and latency include the load "
             "generator's own cost on the same cores; the CPU ratio is the figure to follow.",
             "",
         ]
@@ -384,7 +394,7 @@ def main() -> None:
             print(f"login: failed; the servers' logs are kept in {work}")
 
     elapsed = time.monotonic() - started
-    body = section(targets, parameters, elapsed)
+    body = section(targets, parameters, int(probe["threads"]), elapsed)  # type: ignore[call-overload]
     print("\n".join(table(targets)).replace("**", ""))
     destination = report_path()
     if destination is not None:

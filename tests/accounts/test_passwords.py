@@ -47,3 +47,33 @@ def test_a_failed_login_does_not_rehash(client, accounts):
 
     db.session.expire_all()
     assert find_by_login("ada").password_hash == stored
+
+
+def test_a_gevent_worker_hashes_at_most_one_password_per_cpu_at_once():
+    """Under gevent, hashing runs in native threads of flaskou's own pool, one
+    per CPU: more logins at once wait for a thread rather than share the CPUs."""
+    import threading
+    import time
+
+    import gevent
+
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def hash_slowly(password: str) -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)  # a native thread's sleep (this process is not monkey-patched)
+        with lock:
+            running -= 1
+        return password
+
+    pool = passwords._HashingPool()
+    logins = [gevent.spawn(pool.apply, hash_slowly, (f"p{i}",)) for i in range(8)]
+    gevent.joinall(logins, timeout=30, raise_error=True)
+    assert [login.value for login in logins] == [f"p{i}" for i in range(8)]
+    assert most == min(8, passwords.hashing_threads())
+    assert passwords.hashing_threads() >= 1
