@@ -10,6 +10,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from flaskou.errors import NotFound
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -41,6 +43,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def key_or_not_found(value: uuid.UUID | str, what: str) -> uuid.UUID:
+    """A row's id as given in a path or by a caller; one that is not a UUID
+    names no row: NotFound("No such {what}.")."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None
 
 
 class UUIDPrimaryKey:

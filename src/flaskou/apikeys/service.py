@@ -34,7 +34,7 @@ from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import Conflict, NotFound, ValidationFailed
 from flaskou.extensions import db
 from flaskou.hotpath import Compiled, autocommit_cursor
-from flaskou.models import utcnow
+from flaskou.models import key_or_not_found, utcnow
 
 TOKEN_PREFIX = "fko_"  # noqa: S105 (the mark of a key, not a secret)
 _ALPHABET = string.ascii_letters + string.digits
@@ -236,13 +236,6 @@ def list_keys(user_id: uuid.UUID) -> list[ApiKey]:
     )
 
 
-def _key_id(key_id: uuid.UUID | str) -> uuid.UUID:
-    try:
-        return key_id if isinstance(key_id, uuid.UUID) else uuid.UUID(key_id)
-    except ValueError:
-        raise NotFound("No such API key.") from None
-
-
 def revoke_key(
     user: AccountSnapshot | User,
     key_id: uuid.UUID | str,
@@ -253,7 +246,7 @@ def revoke_key(
     """Revoke one of the account's keys; anyone else's, or one already
     revoked (by a concurrent request too), is 'not found'. A conditional
     DELETE: of concurrent revocations exactly one records an event."""
-    key = _key_id(key_id)
+    key = key_or_not_found(key_id, "API key")
     result = db.session.execute(
         delete(ApiKey)
         .where(ApiKey.id == key, ApiKey.user_id == user.id)

@@ -26,6 +26,7 @@ from flaskou.files.models import StoredFile
 from flaskou.files.names import clean_filename, content_type_for
 from flaskou.files.storage import Leftover, Storage
 from flaskou.files.upload import QuotaExceeded, ReceivedFile
+from flaskou.models import key_or_not_found
 from flaskou.pagination import Page, before, decode_cursor, page_of
 from flaskou.roles.models import ADMIN_ROLE
 
@@ -123,10 +124,7 @@ def _forget_content(storage: Storage, keys: Iterable[str]) -> None:
 
 def get_file(viewer: Caller, file_id: str | uuid.UUID) -> StoredFile:
     """A file its owner or an admin may see; anyone else is told it does not exist."""
-    try:
-        key = file_id if isinstance(file_id, uuid.UUID) else uuid.UUID(str(file_id))
-    except ValueError:
-        raise NotFound("No such file.") from None
+    key = key_or_not_found(file_id, "file")
     stored = db.session.get(StoredFile, key)
     if stored is None or (stored.owner_id != viewer.id and not viewer.has_role(ADMIN_ROLE)):
         raise NotFound("No such file.")

@@ -58,7 +58,7 @@ from flaskou.mfa.models import (
     RecoveryCode,
     TotpFactor,
 )
-from flaskou.models import utcnow
+from flaskou.models import key_or_not_found, utcnow
 from flaskou.sealing import open_sealed, seal
 from flaskou.throttling import allowance_left, login_limit, spend_allowance
 
@@ -399,7 +399,7 @@ def add_passkey(
 
 
 def get_passkey(user: User, passkey_id: uuid.UUID | str) -> Passkey:
-    key = passkey_id if isinstance(passkey_id, uuid.UUID) else uuid.UUID(passkey_id)
+    key = key_or_not_found(passkey_id, "passkey")
     passkey = db.session.scalar(
         select(Passkey).where(Passkey.id == key, Passkey.user_id == user.id)
     )

@@ -21,7 +21,7 @@ from flaskou.audit.service import Actor, record, rows_changed
 from flaskou.errors import NotFound
 from flaskou.extensions import db
 from flaskou.hotpath import Compiled, autocommit_cursor, transaction_cursor
-from flaskou.models import utcnow
+from flaskou.models import key_or_not_found, utcnow
 from flaskou.sessions.models import LoginSession
 
 TOKEN_BYTES = 32
@@ -177,13 +177,6 @@ def live_sessions(user: User) -> list[LoginSession]:
     )
 
 
-def _session_key(session_id: uuid.UUID | str) -> uuid.UUID:
-    try:
-        return session_id if isinstance(session_id, uuid.UUID) else uuid.UUID(session_id)
-    except ValueError:
-        raise NotFound("No such session.") from None
-
-
 def _end_session(user: User, key: uuid.UUID) -> bool:
     """Delete one of the user's sessions, uncommitted; False if it was not there.
 
@@ -203,7 +196,7 @@ def _end_session(user: User, key: uuid.UUID) -> bool:
 def revoke_session(user: User, session_id: uuid.UUID | str, *, actor: Actor) -> None:
     """Revoke one of the user's own sessions; anyone else's, or one already
     revoked (by a concurrent request too), is 'not found'."""
-    key = _session_key(session_id)
+    key = key_or_not_found(session_id, "session")
     if not _end_session(user, key):
         db.session.rollback()
         raise NotFound("No such session.")
