@@ -62,6 +62,7 @@ from benchmarks.common import (
     Gunicorn,
     flaskou_env,
     load,
+    make_key,
     migrate,
     report_path,
     sign_up_and_log_in,
@@ -191,17 +192,7 @@ def flaskou(database_url: str, workdir: Path) -> Flaskou:
         server.base, "GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
     )
     assert status == 200, f"/users/me answered {status}: {me}"
-    # The key as a script's owner makes it: through the API, with a session,
-    # holding only the scope GET /users/me needs.
-    status, _, created = http(
-        server.base,
-        "POST",
-        "/api/v1/users/me/api-keys",
-        {"name": "benchmark", "scopes": ["account:read"]},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert status == 201 and created.get("token"), f"api-keys answered {status}: {created}"
-    key = str(created["token"])
+    key = make_key(server.base, token)
     status, _, by_key = http(
         server.base, "GET", "/api/v1/users/me", headers={"Authorization": f"Bearer {key}"}
     )

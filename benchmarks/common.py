@@ -73,6 +73,20 @@ def sign_up_and_log_in(base: str, username: str = "bench") -> str:
     return str(body["token"])
 
 
+def make_key(base: str, session_token: str) -> str:
+    """An API key made as its owner makes one: through the API, with a
+    session, holding only the scope GET /users/me needs."""
+    status, _, body = http(
+        base,
+        "POST",
+        "/api/v1/users/me/api-keys",
+        {"name": "benchmark", "scopes": ["account:read"]},
+        headers={"Authorization": f"Bearer {session_token}"},
+    )
+    assert status == 201 and body.get("token"), f"api-keys answered {status}: {body}"
+    return str(body["token"])
+
+
 def report_path() -> Path | None:
     """Where the report goes: docs/benchmarks.md, BENCH_REPORT=path, or nowhere (BENCH_REPORT=-)."""
     destination = os.environ.get("BENCH_REPORT", str(REPORT))

@@ -57,6 +57,7 @@ from benchmarks.common import (
     Gunicorn,
     flaskou_env,
     load,
+    make_key,
     migrate,
     report_path,
     tree_cpu_seconds,
@@ -148,20 +149,6 @@ def login(server: Gunicorn, username: str) -> str:
     return str(body["token"])
 
 
-def make_key(server: Gunicorn, session_token: str) -> str:
-    """A key made as its owner makes one: through the API, with a session,
-    holding only the scope GET /users/me needs."""
-    status, _, body = http(
-        server.base,
-        "POST",
-        "/api/v1/users/me/api-keys",
-        {"name": "benchmark", "scopes": ["account:read"]},
-        headers={"Authorization": f"Bearer {session_token}"},
-    )
-    assert status == 201 and body.get("token"), f"api-keys answered {status}: {body}"
-    return str(body["token"])
-
-
 def prepare(
     label: str,
     url: str,
@@ -219,7 +206,7 @@ def prepare(
     fill_seconds = time.perf_counter() - started
     solo_token = login(server, "solo")
     started = time.perf_counter()
-    busy_key = make_key(server, busy_token)
+    busy_key = make_key(server.base, busy_token)
     with app.app_context():
         fill_keys()
         key_fill_seconds = time.perf_counter() - started
@@ -329,7 +316,7 @@ def lone_key(
     server = Gunicorn("flaskou.wsgi:app", env, workdir)
     servers.append(server)
     server.start("/healthz")
-    key = make_key(server, login(server, "lone"))
+    key = make_key(server.base, login(server, "lone"))
     with app.app_context():
         rows = db.session.scalar(text("SELECT count(*) FROM api_keys"))
         assert rows == 1, f"{rows} API keys beside the lone one"
