@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import threading
+import time
+
+import gevent
 from argon2 import PasswordHasher
 from argon2.low_level import Type
 
@@ -52,11 +56,6 @@ def test_a_failed_login_does_not_rehash(client, accounts):
 def test_a_gevent_worker_hashes_at_most_one_password_per_cpu_at_once():
     """Under gevent, hashing runs in native threads of flaskou's own pool, one
     per CPU: more logins at once wait for a thread rather than share the CPUs."""
-    import threading
-    import time
-
-    import gevent
-
     lock = threading.Lock()
     running = 0
     most = 0
